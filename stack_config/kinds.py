@@ -1,0 +1,184 @@
+"""The value kinds a stack-config key can have.
+
+A kind turns the raw value Pulumi hands the program into a typed, immutable Python value, or raises
+:class:`ValueError` with a sentence that says what was expected. Raw values arrive as strings for
+top-level keys (Pulumi passes scalar config as text) and as JSON scalars inside object keys, so every kind
+accepts both spellings of the same value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A named parser. ``name`` is what the reference table shows in its type column."""
+
+    name: str
+    parse: Callable[[Any], Any]
+
+
+def _show(raw: Any) -> str:
+    """Renders a rejected value for an error message without echoing long blobs."""
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(raw: Any, what: str) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise ValueError(f"expected {what}, got {_show(raw)}")
+    return str(raw)
+
+
+def count(minimum: int, maximum: int) -> Kind:
+    """An integer in ``[minimum, maximum]``."""
+    what = f"an integer from {minimum} to {maximum}"
+
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise ValueError(f"expected {what}, got {_show(raw)}")
+        if isinstance(raw, int):
+            value = raw
+        elif isinstance(raw, str) and re.fullmatch(r"[+-]?[0-9]+", raw.strip()):
+            value = int(raw)
+        else:
+            raise ValueError(f"expected {what}, got {_show(raw)}")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected {what}, got {value}")
+        return value
+
+    return Kind(f"integer {minimum}..{maximum}", parse)
+
+
+def one_of(*choices: str) -> Kind:
+    """One string of a fixed set."""
+    listed = ", ".join(f"`{c}`" for c in choices)
+
+    def parse(raw: Any) -> str:
+        if raw not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {_show(raw)}")
+        return str(raw)
+
+    return Kind(f"one of {listed}", parse)
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def _dns_label(raw: Any) -> str:
+    text = _text(raw, "a DNS label")
+    if not _DNS_LABEL.fullmatch(text):
+        raise ValueError(
+            f"expected a DNS label (lower-case letters, digits and '-', at most 63 characters), got {_show(raw)}"
+        )
+    return text
+
+
+def _optional_dns_subdomain(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = _text(raw, "a DNS subdomain name")
+    if not _DNS_SUBDOMAIN.fullmatch(text):
+        raise ValueError(f"expected a DNS subdomain name (lower-case letters, digits, '-' and '.'), got {_show(raw)}")
+    return text
+
+
+def _optional_text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = _text(raw, "a string")
+    if not text.strip():
+        raise ValueError("expected a non-empty string, got an empty one")
+    return text
+
+
+def _relative_path(raw: Any) -> str:
+    text = _text(raw, "a relative path")
+    path = PurePosixPath(text)
+    if not text.strip() or path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"expected a path inside the project (relative, without '..'), got {_show(raw)}")
+    return text
+
+
+_CPU = re.compile(r"(?P<milli>[0-9]+)m|(?P<cores>[0-9]+(\.[0-9]{1,3})?)")
+_MEMORY = re.compile(r"(?P<number>[0-9]+)(?P<unit>Ki|Mi|Gi|Ti|k|M|G|T)?")
+_MEMORY_FACTORS = {
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def cpu_millicores(quantity: str) -> int:
+    """The CPU quantity ``quantity`` (``500m``, ``2``, ``1.5``) in millicores."""
+    match = _CPU.fullmatch(quantity)
+    if not match:
+        raise ValueError(f"expected a CPU quantity such as 500m, 2 or 1.5, got {_show(quantity)}")
+    if match["milli"] is not None:
+        return int(match["milli"])
+    try:
+        return int(Decimal(match["cores"]) * 1000)
+    except InvalidOperation as error:  # pragma: no cover - the pattern admits only decimals
+        raise ValueError(f"expected a CPU quantity, got {_show(quantity)}") from error
+
+
+def memory_bytes(quantity: str) -> int:
+    """The memory quantity ``quantity`` (``512Mi``, ``4Gi``, ``1G``) in bytes."""
+    match = _MEMORY.fullmatch(quantity)
+    if not match:
+        raise ValueError(f"expected a memory quantity such as 512Mi or 4Gi, got {_show(quantity)}")
+    return int(match["number"]) * _MEMORY_FACTORS[match["unit"]]
+
+
+def _positive(parse_units: Callable[[str], int], what: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        text = _text(raw, what)
+        if parse_units(text) <= 0:
+            raise ValueError(f"expected {what} above zero, got {_show(raw)}")
+        return text
+
+    return parse
+
+
+def _labels(raw: Any) -> Mapping[str, str]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"expected a map of label names to values, got {_show(raw)}")
+    labels: dict[str, str] = {}
+    for name, value in raw.items():
+        # Kubernetes label rules: an optional DNS-subdomain prefix, then a name of at most 63 characters;
+        # values at most 63 characters of the same alphabet (or empty).
+        prefix, _, base = str(name).rpartition("/")
+        if (prefix and not _DNS_SUBDOMAIN.fullmatch(prefix)) or not re.fullmatch(
+            r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", base
+        ):
+            raise ValueError(f"label name {_show(name)} is not a valid Kubernetes label name")
+        if not isinstance(value, str) or not re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?", value):
+            raise ValueError(f"label {name!s} has value {_show(value)}, which is not a valid Kubernetes label value")
+        if str(name).startswith(("app.kubernetes.io/", "pod-security.kubernetes.io/")):
+            raise ValueError(f"label {name!s} is set by the program itself and cannot be overridden")
+        labels[str(name)] = value
+    return MappingProxyType(labels)
+
+
+DNS_LABEL = Kind("DNS label", _dns_label)
+OPTIONAL_DNS_SUBDOMAIN = Kind("DNS subdomain name, optional", _optional_dns_subdomain)
+OPTIONAL_TEXT = Kind("string, optional", _optional_text)
+OPTIONAL_PATH = Kind("file path, optional", _optional_text)
+RELATIVE_PATH = Kind("path relative to the project", _relative_path)
+CPU = Kind("CPU quantity", _positive(cpu_millicores, "a CPU quantity such as 500m, 2 or 1.5"))
+MEMORY = Kind("memory quantity", _positive(memory_bytes, "a memory quantity such as 512Mi or 4Gi"))
+LABELS = Kind("map of label name to value", _labels)

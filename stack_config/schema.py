@@ -1,0 +1,179 @@
+"""The declaration of every stack-config key the program reads.
+
+Each key is a dataclass field whose metadata (made by :func:`key`) gives its config name, its type, its
+default and a description. The loader (``stack_config.loader``) reads values against these declarations,
+``tools/gen_config_reference.py`` renders ``docs/reference/config.md`` from them, and ``__main__.py``
+receives the typed, frozen result. Nothing else declares a key, so the three cannot drift apart.
+
+Keys live under the project's namespace (``aurigraph-infra:``). Top-level fields of :class:`StackConfig`
+are top-level keys; a field whose type is itself a dataclass is an object key whose members are declared
+the same way, e.g. ``aurigraph-infra:validators`` with its member ``replicas``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stack_config import kinds
+from stack_config.kinds import Kind
+
+PROJECT = "aurigraph-infra"
+
+REQUIRED: Any = object()
+"""Marks a key with no default: the stack file must set it."""
+
+
+def key(config_name: str, kind: Kind, description: str, default: Any = REQUIRED) -> Any:
+    """Declares a config key as a dataclass field.
+
+    ``default`` is the value used when the stack file leaves the key out; it is checked against ``kind``
+    like any value read from a stack file. Mutable defaults are not allowed: every kind returns an immutable
+    value (tuples, frozen mappings).
+    """
+    metadata = {"config_name": config_name, "kind": kind, "description": description, "default": default}
+    return field(metadata=metadata)
+
+
+def section(config_name: str, cls: type, description: str) -> Any:
+    """Declares an object key whose members are the fields of the dataclass ``cls``."""
+    metadata = {"config_name": config_name, "section": cls, "description": description}
+    return field(metadata=metadata)
+
+
+@dataclass(frozen=True)
+class KubernetesTarget:
+    """Where the Kubernetes objects go: a cluster, or YAML files in a directory."""
+
+    kubeconfig: str | None = key(
+        "kubeconfig",
+        kinds.OPTIONAL_PATH,
+        "Path to a kubeconfig file. When set, objects are applied to that cluster; when unset, they are "
+        "rendered as YAML into `renderDirectory` and no cluster is contacted.",
+        default=None,
+    )
+    context: str | None = key(
+        "context",
+        kinds.OPTIONAL_TEXT,
+        "Context to use from the kubeconfig (its current context when unset). Only read with `kubeconfig`.",
+        default=None,
+    )
+    render_directory: str = key(
+        "renderDirectory",
+        kinds.RELATIVE_PATH,
+        "Directory, relative to the project, that receives rendered manifests when no kubeconfig is set. "
+        "It holds Secret manifests in plain text: keep it out of version control (`build/` is ignored).",
+        default="build/manifests/{stack}",
+    )
+
+
+@dataclass(frozen=True)
+class NodeResources:
+    """Requests and limits of one node container. Requests are what the scheduler reserves; limits are
+    the ceiling the kubelet enforces (CPU is throttled, memory over the limit is OOM-killed)."""
+
+    cpu_request: str = key("cpuRequest", kinds.CPU, "CPU reserved for each pod (Kubernetes quantity).")
+    cpu_limit: str = key("cpuLimit", kinds.CPU, "CPU ceiling of each pod (Kubernetes quantity).")
+    memory_request: str = key("memoryRequest", kinds.MEMORY, "Memory reserved for each pod (quantity).")
+    memory_limit: str = key("memoryLimit", kinds.MEMORY, "Memory ceiling of each pod (quantity).")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """A request above its limit is rejected by the API server; catch it before anything is sent."""
+        found = []
+        if kinds.cpu_millicores(self.cpu_request) > kinds.cpu_millicores(self.cpu_limit):
+            found.append(("cpuRequest", f"{self.cpu_request} is above cpuLimit {self.cpu_limit}"))
+        if kinds.memory_bytes(self.memory_request) > kinds.memory_bytes(self.memory_limit):
+            found.append(("memoryRequest", f"{self.memory_request} is above memoryLimit {self.memory_limit}"))
+        return found
+
+
+@dataclass(frozen=True)
+class ValidatorSettings:
+    """The validator StatefulSet: the Raft group that orders and finalizes transactions."""
+
+    replicas: int = key(
+        "replicas",
+        kinds.count(minimum=1, maximum=15),
+        "Number of validators. Raft needs a majority, so 2f+1 validators survive f failures; 4 keeps "
+        "quorum (3) through one failure or one rolling update.",
+        default=4,
+    )
+    resources: NodeResources = section("resources", NodeResources, "Requests and limits per validator.")
+    storage_gib: int = key(
+        "storageGib",
+        kinds.count(minimum=1, maximum=65536),
+        "Size of each validator's volume (Raft log, state, snapshots) in GiB.",
+        default=100,
+    )
+    storage_class: str | None = key(
+        "storageClass",
+        kinds.OPTIONAL_DNS_SUBDOMAIN,
+        "StorageClass of the validator volumes (the cluster default when unset).",
+        default=None,
+    )
+
+
+@dataclass(frozen=True)
+class BusinessSettings:
+    """The business-node Deployment: the REST/gRPC entry point for transactions."""
+
+    replicas_min: int = key(
+        "replicasMin",
+        kinds.count(minimum=1, maximum=1000),
+        "Fewest business pods; the autoscaler's floor.",
+        default=6,
+    )
+    replicas_max: int = key(
+        "replicasMax",
+        kinds.count(minimum=1, maximum=1000),
+        "Most business pods; the autoscaler's ceiling. Must be at least `replicasMin`.",
+        default=20,
+    )
+    resources: NodeResources = section("resources", NodeResources, "Requests and limits per business pod.")
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.replicas_min > self.replicas_max:
+            return [("replicasMin", f"{self.replicas_min} is above replicasMax {self.replicas_max}")]
+        return []
+
+
+@dataclass(frozen=True)
+class SlimSettings:
+    """The slim-node DaemonSet: one read-only follower per Kubernetes node."""
+
+    resources: NodeResources = section("resources", NodeResources, "Requests and limits per slim pod.")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """All stack configuration, as read from `Pulumi.<stack>.yaml` under the `aurigraph-infra:` namespace."""
+
+    environment: str = key(
+        "environment",
+        kinds.one_of("local", "staging", "prod"),
+        "Which environment this stack is. Policies and defaults that differ per environment key off it.",
+    )
+    namespace: str = key(
+        "namespace",
+        kinds.DNS_LABEL,
+        "Kubernetes namespace that holds every Aurigraph object of this stack.",
+        default="aurigraph",
+    )
+    pod_security_level: str = key(
+        "podSecurityLevel",
+        kinds.one_of("restricted", "baseline"),
+        "Pod Security Standard enforced on the namespace. Aurigraph pods meet `restricted`; `baseline` exists "
+        "only for clusters whose admission cannot enforce it yet.",
+        default="restricted",
+    )
+    labels: Mapping[str, str] = key(
+        "labels",
+        kinds.LABELS,
+        "Extra labels put on every object of the stack (for cost allocation or ownership), as a map.",
+        default={},
+    )
+    kubernetes: KubernetesTarget = section("kubernetes", KubernetesTarget, "Where Kubernetes objects go.")
+    validators: ValidatorSettings = section("validators", ValidatorSettings, "Validator sizing.")
+    business: BusinessSettings = section("business", BusinessSettings, "Business-node sizing.")
+    slim: SlimSettings = section("slim", SlimSettings, "Slim-node sizing.")

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Builds the Pulumi toolchain from Go modules (no download host other than the Go module proxy) and
+# installs it into the project's .tools/:
+#   .tools/bin/pulumi                          the CLI
+#   .tools/bin/pulumi-language-python          the Python language host, with its -exec script beside it
+#   .tools/bin/pulumi-resource-pulumi-python   the plugin behind Python dynamic providers
+#   .tools/pulumi-home/plugins/...             the kubernetes and docker-build providers, at the exact
+#                                              versions the Python SDKs in requirements.txt ask for
+# Builds are cached under ${AURIGRAPH_CACHE:-~/.cache/aurigraph-infra}/toolchain/<key>, the key being a hash
+# of every input (this script, versions.env, the tools modules, the Go version), so a second run only links.
+# docs/toolchain.md explains every module and version.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+export GOSUMDB=off          # the checksum database is not reachable; the committed go.sum files are the record
+export GOFLAGS=-mod=readonly # a build never edits the committed go.mod/go.sum
+export GOTOOLCHAIN=local CGO_ENABLED=0
+
+say() { printf 'toolchain: %s\n' "$*" >&2; }
+command -v go >/dev/null || { say "Go is required to build the Pulumi toolchain and was not found on PATH"; exit 1; }
+
+key=$( { cat "$here/build.sh" "$here/versions.env" "$here"/*/go.mod "$here"/*/go.sum; go env GOVERSION; } \
+  | sha256sum | cut -c1-16)
+cache_root=${AURIGRAPH_CACHE:-$HOME/.cache/aurigraph-infra}/toolchain
+cache=$cache_root/$key
+
+module_version() { (cd "$here/$1" && go list -m -f '{{.Version}}' "$2"); }
+module_dir() { (cd "$here/$1" && go mod download -json "$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'); }
+
+build_tool() { # dir package output [ldflags...]
+  local dir=$1 pkg=$2 out=$3; shift 3
+  (cd "$here/$dir" && go build -trimpath -tags osusergo,grpcnotrace -ldflags "-s -w $*" -o "$out" "$pkg")
+}
+
+build_all() {
+  local out=$1 work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  mkdir -p "$out/bin"
+
+  local cli_version sdk_dir
+  cli_version=$(module_version pulumi-cli github.com/pulumi/pulumi/pkg/v3)
+  say "building pulumi $cli_version"
+  build_tool pulumi-cli github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$out/bin/pulumi" \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version"
+
+  say "building pulumi-language-python ($LANGUAGE_HOST_SOURCE)"
+  build_tool language-python "$LANGUAGE_HOST_PACKAGE" "$out/bin/pulumi-language-python" \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(module_version language-python github.com/pulumi/pulumi/sdk/v3)"
+
+  # The exec script and the dynamic-provider plugin are scripts shipped in the sdk module of the CLI's
+  # release; module zips drop file modes, hence the chmod.
+  sdk_dir=$(module_dir pulumi-cli github.com/pulumi/pulumi/sdk/v3)
+  install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$out/bin/"
+  install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$out/bin/"
+
+  say "building pulumi-resource-docker-build $DOCKER_BUILD_VERSION"
+  build_tool docker-build github.com/pulumi/pulumi-docker-build/provider/cmd/pulumi-resource-docker-build \
+    "$out/bin/pulumi-resource-docker-build" \
+    "-X github.com/pulumi/pulumi-docker-build/provider.Version=$DOCKER_BUILD_VERSION"
+
+  say "building pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION"
+  local src=$work/kubernetes
+  cp -r "$(module_dir kubernetes "$KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_PSEUDO_VERSION")" "$src"
+  chmod -R u+w "$src"
+  # The published go.mod points the sdk at ../sdk, a directory outside the module zip; ours requires the
+  # released sdk instead (see versions.env). The embedded schema files are generated, not committed upstream.
+  cp "$here/kubernetes/go.mod" "$here/kubernetes/go.sum" "$src/"
+  (cd "$src/cmd/pulumi-resource-kubernetes" && VERSION=$KUBERNETES_PROVIDER_VERSION go run generate.go >/dev/null)
+  (cd "$src" && go build -trimpath -ldflags \
+    "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" \
+    -o "$out/bin/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes)
+}
+
+if [ ! -f "$cache/complete" ]; then
+  started=$(date +%s)
+  rm -rf "$cache.partial"
+  build_all "$cache.partial"
+  rm -rf "$cache" && mv "$cache.partial" "$cache"
+  echo "$(( $(date +%s) - started ))" > "$cache/build-seconds"
+  touch "$cache/complete"
+  say "built in $(cat "$cache/build-seconds") s into $cache"
+else
+  say "using cached build $cache"
+fi
+
+# Install into the project. The CLI finds the language host and pulumi-resource-pulumi-python beside
+# itself; providers go into PULUMI_HOME's plugin cache under the exact versions the Python SDKs request,
+# so nothing is looked up on PATH and nothing is downloaded.
+tools=$root/.tools
+rm -rf "$tools/bin"
+mkdir -p "$tools/pulumi-home"
+cp -a "$cache/bin" "$tools/bin"
+export PULUMI_HOME=$tools/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+"$tools/bin/pulumi" plugin install resource kubernetes "$KUBERNETES_PROVIDER_VERSION" \
+  --file "$tools/bin/pulumi-resource-kubernetes" >/dev/null
+"$tools/bin/pulumi" plugin install resource docker-build "$DOCKER_BUILD_VERSION" \
+  --file "$tools/bin/pulumi-resource-docker-build" >/dev/null
+rm "$tools/bin/pulumi-resource-kubernetes" "$tools/bin/pulumi-resource-docker-build"
+echo "$key" > "$tools/key"
+say "installed into $tools ($(du -sh "$tools" | cut -f1))"

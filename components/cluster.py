@@ -26,9 +26,7 @@ class ClusterTargetArgs:
         return "applied" if self.kubeconfig else "rendered"
 
 
-def kubernetes_provider(
-    name: str, args: ClusterTargetArgs, opts: pulumi.ResourceOptions | None = None
-) -> k8s.Provider:
+def kubernetes_provider(name: str, args: ClusterTargetArgs, opts: pulumi.ResourceOptions | None = None) -> k8s.Provider:
     """A provider for ``args``.
 
     In render mode the provider writes each object to ``<dir>/1-manifest/`` (CRDs to ``<dir>/0-crd/``) on

@@ -43,12 +43,11 @@ class StackNamespace(pulumi.ComponentResource):
         labels.update(pod_security_labels(args.pod_security_level))
         namespace = k8s.core.v1.Namespace(
             resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.name, labels=labels, annotations=args.metadata.annotations()
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.name, labels=labels, annotations=args.metadata.annotations()),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.name = namespace.metadata.apply(lambda m: m.name)
+        # The name is known in advance; taking it from the namespace's output makes users depend on the namespace.
+        self.name = namespace.metadata.apply(lambda m: m.name or args.name)
         self.register_outputs({"name": self.name})
 
 

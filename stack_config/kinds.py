@@ -8,6 +8,8 @@ accepts both spellings of the same value.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -155,6 +157,9 @@ def _positive(parse_units: Callable[[str], int], what: str) -> Callable[[Any], s
 
 
 def _labels(raw: Any) -> Mapping[str, str]:
+    if isinstance(raw, str):  # a top-level map reaches the program as JSON text
+        with contextlib.suppress(json.JSONDecodeError):
+            raw = json.loads(raw)
     if not isinstance(raw, Mapping):
         raise ValueError(f"expected a map of label names to values, got {_show(raw)}")
     labels: dict[str, str] = {}

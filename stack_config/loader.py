@@ -56,9 +56,7 @@ def load_from_pulumi() -> StackConfig:
     return load(raw, pulumi.get_stack())
 
 
-def _read_section(
-    cls: type[T], raw: Mapping[str, Any], path: str, stack: str, problems: list[str]
-) -> T | None:
+def _read_section(cls: type[T], raw: Mapping[str, Any], path: str, stack: str, problems: list[str]) -> T | None:
     before = len(problems)
     values: dict[str, Any] = {}
     declared = {f.metadata["config_name"] for f in fields(cls)}  # type: ignore[arg-type]

@@ -25,11 +25,16 @@ command -v go >/dev/null || { say "Go is required to build the Pulumi toolchain 
 
 key=$( { cat "$here/build.sh" "$here/versions.env" "$here"/*/go.mod "$here"/*/go.sum; go env GOVERSION; } \
   | sha256sum | cut -c1-16)
-cache_root=${AURIGRAPH_CACHE:-$HOME/.cache/aurigraph-infra}/toolchain
-cache=$cache_root/$key
+cache=${AURIGRAPH_CACHE:-$HOME/.cache/aurigraph-infra}/toolchain/$key
+tools=$root/.tools
+if [ "$(cat "$tools/key" 2>/dev/null)" = "$key" ] && [ -x "$tools/bin/pulumi" ]; then
+  say "up to date in $tools"
+  exit 0
+fi
 
 module_version() { (cd "$here/$1" && go list -m -f '{{.Version}}' "$2"); }
-module_dir() { (cd "$here/$1" && go mod download -json "$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'); }
+json_dir() { sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'; }
+module_dir() { (cd "$here/$1" && go mod download -json "$2" | json_dir); }
 
 build_tool() { # dir package output [ldflags...]
   local dir=$1 pkg=$2 out=$3; shift 3
@@ -48,9 +53,9 @@ build_all() {
   build_tool pulumi-cli github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$out/bin/pulumi" \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version"
 
-  say "building pulumi-language-python ($LANGUAGE_HOST_SOURCE)"
-  build_tool language-python "$LANGUAGE_HOST_PACKAGE" "$out/bin/pulumi-language-python" \
-    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(module_version language-python github.com/pulumi/pulumi/sdk/v3)"
+  say "building pulumi-language-python (this project's host, on sdk $(module_version language-python github.com/pulumi/pulumi/sdk/v3))"
+  build_tool language-python . "$out/bin/pulumi-language-python" \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version"
 
   # The exec script and the dynamic-provider plugin are scripts shipped in the sdk module of the CLI's
   # release; module zips drop file modes, hence the chmod.
@@ -64,8 +69,14 @@ build_all() {
     "-X github.com/pulumi/pulumi-docker-build/provider.Version=$DOCKER_BUILD_VERSION"
 
   say "building pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION"
-  local src=$work/kubernetes
-  cp -r "$(module_dir kubernetes "$KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_PSEUDO_VERSION")" "$src"
+  local src=$work/kubernetes download
+  # Downloaded outside any module, so no go.sum vouches for it: compare its hash with the recorded one.
+  download=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json \
+    "$KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_PSEUDO_VERSION")
+  grep -q "\"Sum\": \"$KUBERNETES_PROVIDER_MODULE_SUM\"" <<<"$download" || {
+    say "the kubernetes provider module does not have the recorded hash $KUBERNETES_PROVIDER_MODULE_SUM:"
+    say "$download"; return 1; }
+  cp -r "$(json_dir <<<"$download")" "$src"
   chmod -R u+w "$src"
   # The published go.mod points the sdk at ../sdk, a directory outside the module zip; ours requires the
   # released sdk instead (see versions.env). The embedded schema files are generated, not committed upstream.
@@ -91,8 +102,7 @@ fi
 # Install into the project. The CLI finds the language host and pulumi-resource-pulumi-python beside
 # itself; providers go into PULUMI_HOME's plugin cache under the exact versions the Python SDKs request,
 # so nothing is looked up on PATH and nothing is downloaded.
-tools=$root/.tools
-rm -rf "$tools/bin"
+rm -rf "$tools/bin" "$tools/key"
 mkdir -p "$tools/pulumi-home"
 cp -a "$cache/bin" "$tools/bin"
 export PULUMI_HOME=$tools/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

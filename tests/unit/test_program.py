@@ -1,0 +1,65 @@
+"""The whole program (__main__.py) under mocks: config in, components composed, provider chosen."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from stack_config import ConfigError
+from tests.stack_files import raw_config
+from tests.unit.conftest import RecordingMocks
+
+MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
+
+
+def run_program(config: dict[str, str]) -> pulumi.Output[str]:
+    """Runs __main__.py with ``config``; returns its namespace output, which resolves once all is registered."""
+    pulumi.runtime.set_all_config(config)
+    program = runpy.run_path(str(MAIN))
+    return program["namespace"].name  # type: ignore[no-any-return]
+
+
+def provider_inputs(mocks: RecordingMocks) -> dict[str, object]:
+    (provider,) = mocks.of_type("pulumi:providers:kubernetes")
+    return dict(provider.inputs)
+
+
+@pulumi.runtime.test
+def test_without_a_kubeconfig_the_local_stack_renders_into_its_build_directory(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    done = run_program(raw_config("local"))
+
+    def check(_: object) -> None:
+        inputs = provider_inputs(mocks)
+        assert inputs["renderYamlToDirectory"] == "build/manifests/local"
+        assert "kubeconfig" not in inputs
+        (namespace,) = mocks.of_type("kubernetes:core/v1:Namespace")
+        assert namespace.provider and "kubernetes" in namespace.provider
+
+    return done.apply(check)
+
+
+@pulumi.runtime.test
+def test_with_a_kubeconfig_objects_are_applied_with_server_side_apply(mocks: RecordingMocks) -> pulumi.Output[None]:
+    target = {"kubeconfig": "/etc/aurigraph/kubeconfig", "context": "kind-aurigraph"}
+    done = run_program(raw_config("staging") | {"aurigraph-infra:kubernetes": json.dumps(target)})
+
+    def check(_: object) -> None:
+        inputs = provider_inputs(mocks)
+        assert inputs["kubeconfig"] == "/etc/aurigraph/kubeconfig"
+        assert inputs["context"] == "kind-aurigraph"
+        assert inputs["enableServerSideApply"] in (True, "true")
+        assert "renderYamlToDirectory" not in inputs
+
+    return done.apply(check)
+
+
+def test_bad_config_stops_the_program_before_any_resource_is_registered(mocks: RecordingMocks) -> None:
+    with pytest.raises(ConfigError, match=r"aurigraph-infra:namespace: expected a DNS label"):
+        run_program(raw_config("local") | {"aurigraph-infra:namespace": "Not A Label"})
+    assert mocks.resources == []

@@ -1,0 +1,189 @@
+"""The stack-config loader: committed stack files load, and every kind of bad input fails with one
+message naming the stack file and each offending key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from stack_config import ConfigError, load
+from stack_config.kinds import cpu_millicores, memory_bytes
+from tests.stack_files import raw_config
+
+
+def with_member(raw: dict[str, Any], key: str, path: list[str], value: Any) -> dict[str, Any]:
+    """A copy of ``raw`` with the member at ``path`` of object ``key`` set to ``value``."""
+    changed = dict(raw)
+    document = json.loads(changed[key])
+    target = document
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    changed[key] = json.dumps(document)
+    return changed
+
+
+def problems_of(raw: dict[str, Any], stack: str = "local") -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(raw, stack)
+    assert str(caught.value).startswith(f"invalid stack config in Pulumi.{stack}.yaml:")
+    return caught.value.problems
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_every_committed_stack_file_loads(stack: str) -> None:
+    config = load(raw_config(stack), stack)
+    assert config.environment == stack
+    assert config.namespace == "aurigraph"
+    assert config.kubernetes.render_directory == f"build/manifests/{stack}"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_staging_and_prod_carry_the_plans_sizes(stack: str) -> None:
+    config = load(raw_config(stack), stack)
+    validators, business, slim = config.validators, config.business, config.slim
+    assert (validators.replicas, validators.storage_gib) == (4, 100)
+    assert [cpu_millicores(validators.resources.cpu_request), cpu_millicores(validators.resources.cpu_limit)] == [
+        2000,
+        4000,
+    ]
+    assert memory_bytes(validators.resources.memory_request) == 4 * 2**30
+    assert memory_bytes(validators.resources.memory_limit) == 8 * 2**30
+    assert (business.replicas_min, business.replicas_max) == (6, 20)
+    assert (business.resources.cpu_request, business.resources.cpu_limit) == ("1", "2")
+    assert (business.resources.memory_request, business.resources.memory_limit) == ("2Gi", "4Gi")
+    assert (slim.resources.cpu_request, slim.resources.cpu_limit) == ("500m", "1")
+    assert (slim.resources.memory_request, slim.resources.memory_limit) == ("512Mi", "1Gi")
+
+
+def test_keys_of_other_namespaces_are_left_alone() -> None:
+    raw = raw_config("local") | {"kubernetes:context": "kind-aurigraph", "pulumi:tags": "{}"}
+    assert load(raw, "local").environment == "local"
+
+
+def test_a_kubeconfig_switches_the_target_from_rendering_to_a_cluster() -> None:
+    raw = raw_config("local") | {"aurigraph-infra:kubernetes": json.dumps({"kubeconfig": "~/.kube/config"})}
+    target = load(raw, "local").kubernetes
+    assert target.kubeconfig == "~/.kube/config"
+    assert target.context is None
+
+
+def test_an_unknown_key_is_named_with_the_closest_known_key() -> None:
+    raw = raw_config("local") | {"aurigraph-infra:validator": "3"}
+    assert problems_of(raw) == ["validator: is not a known key (did you mean validators?)"]
+
+
+def test_an_unknown_member_of_an_object_is_named_with_its_path() -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:validators", ["replicaCount"], 5)
+    assert problems_of(raw) == ["validators.replicaCount: is not a known key (did you mean validators.replicas?)"]
+
+
+def test_a_missing_required_key_is_named() -> None:
+    raw = dict(raw_config("local"))
+    del raw["aurigraph-infra:environment"]
+    assert problems_of(raw) == ["environment: is required but not set"]
+
+
+def test_a_missing_required_member_is_named_with_its_path() -> None:
+    raw = raw_config("local")
+    document = json.loads(raw["aurigraph-infra:slim"])
+    del document["resources"]["memoryLimit"]
+    raw = raw | {"aurigraph-infra:slim": json.dumps(document)}
+    assert problems_of(raw) == ["slim.resources.memoryLimit: is required but not set"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("four", "validators.replicas: expected an integer from 1 to 15, got 'four'"),
+        (True, "validators.replicas: expected an integer from 1 to 15, got True"),
+        (2.5, "validators.replicas: expected an integer from 1 to 15, got 2.5"),
+        (0, "validators.replicas: expected an integer from 1 to 15, got 0"),
+        (16, "validators.replicas: expected an integer from 1 to 15, got 16"),
+    ],
+)
+def test_a_count_of_the_wrong_type_or_out_of_range_is_rejected(value: Any, expected: str) -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:validators", ["replicas"], value)
+    assert problems_of(raw) == [expected]
+
+
+def test_a_count_given_as_text_is_read_as_a_number() -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:validators", ["replicas"], "5")
+    assert load(raw, "local").validators.replicas == 5
+
+
+def test_a_value_outside_its_choices_lists_them() -> None:
+    raw = raw_config("local") | {"aurigraph-infra:environment": "production"}
+    assert problems_of(raw) == ["environment: expected one of local, staging, prod, got 'production'"]
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "expected"),
+    [
+        ("cpuRequest", "2 cores", "expected a CPU quantity such as 500m, 2 or 1.5, got '2 cores'"),
+        ("cpuRequest", "0", "expected a CPU quantity such as 500m, 2 or 1.5 above zero, got '0'"),
+        ("memoryLimit", "8GB", "expected a memory quantity such as 512Mi or 4Gi, got '8GB'"),
+        ("memoryLimit", ["8Gi"], "expected a memory quantity such as 512Mi or 4Gi, got ['8Gi']"),
+    ],
+)
+def test_a_malformed_quantity_is_rejected(member: str, value: Any, expected: str) -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:business", ["resources", member], value)
+    assert problems_of(raw) == [f"business.resources.{member}: {expected}"]
+
+
+def test_a_request_above_its_limit_is_rejected_before_the_api_server_sees_it() -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:validators", ["resources", "cpuRequest"], "1500m")
+    raw = with_member(raw, "aurigraph-infra:validators", ["resources", "memoryRequest"], "1Gi")
+    assert problems_of(raw) == [
+        "validators.resources.cpuRequest: 1500m is above cpuLimit 1",
+        "validators.resources.memoryRequest: 1Gi is above memoryLimit 768Mi",
+    ]
+
+
+def test_an_autoscaler_floor_above_its_ceiling_is_rejected() -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:business", ["replicasMin"], 5)
+    assert problems_of(raw) == ["business.replicasMin: 5 is above replicasMax 4"]
+
+
+def test_a_scalar_where_an_object_belongs_is_rejected() -> None:
+    raw = raw_config("local") | {"aurigraph-infra:validators": "4"}
+    assert problems_of(raw) == ["validators: expected an object (a map of keys), got int 4"]
+
+
+@pytest.mark.parametrize("name", ["Aurigraph", "aurigraph_infra", "-aurigraph", "a" * 64])
+def test_a_namespace_that_is_not_a_dns_label_is_rejected(name: str) -> None:
+    raw = raw_config("local") | {"aurigraph-infra:namespace": name}
+    (problem,) = problems_of(raw)
+    assert problem.startswith("namespace: expected a DNS label")
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"team": "ledger ops"}, "label team has value 'ledger ops', which is not a valid Kubernetes label value"),
+        ({"bad key!": "x"}, "label name 'bad key!' is not a valid Kubernetes label name"),
+        ({"app.kubernetes.io/name": "x"}, "label app.kubernetes.io/name is set by the program itself"),
+    ],
+)
+def test_an_invalid_extra_label_is_rejected(labels: dict[str, str], expected: str) -> None:
+    raw = raw_config("local") | {"aurigraph-infra:labels": json.dumps(labels)}
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"labels: {expected}")
+
+
+@pytest.mark.parametrize("path", ["/tmp/out", "../outside", ""])
+def test_a_render_directory_outside_the_project_is_rejected(path: str) -> None:
+    raw = raw_config("local") | {"aurigraph-infra:kubernetes": json.dumps({"renderDirectory": path})}
+    (problem,) = problems_of(raw)
+    assert problem.startswith("kubernetes.renderDirectory: expected a path inside the project")
+
+
+def test_every_problem_of_a_stack_file_is_reported_in_one_error() -> None:
+    raw = raw_config("staging") | {"aurigraph-infra:namespace": "Bad_Name", "aurigraph-infra:replicas": "4"}
+    raw = with_member(raw, "aurigraph-infra:slim", ["resources", "cpuLimit"], "lots")
+    problems = problems_of(raw, "staging")
+    assert [problem.split(":")[0] for problem in problems] == ["replicas", "namespace", "slim.resources.cpuLimit"]
+    with pytest.raises(ConfigError, match=r"(?s)Pulumi\.staging\.yaml:\n  aurigraph-infra:replicas: .*\n"):
+        load(raw, "staging")

@@ -106,9 +106,9 @@ rm -rf "$tools/bin" "$tools/key"
 mkdir -p "$tools/pulumi-home"
 cp -a "$cache/bin" "$tools/bin"
 export PULUMI_HOME=$tools/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-"$tools/bin/pulumi" plugin install resource kubernetes "$KUBERNETES_PROVIDER_VERSION" \
+"$tools/bin/pulumi" plugin install --reinstall resource kubernetes "$KUBERNETES_PROVIDER_VERSION" \
   --file "$tools/bin/pulumi-resource-kubernetes" >/dev/null
-"$tools/bin/pulumi" plugin install resource docker-build "$DOCKER_BUILD_VERSION" \
+"$tools/bin/pulumi" plugin install --reinstall resource docker-build "$DOCKER_BUILD_VERSION" \
   --file "$tools/bin/pulumi-resource-docker-build" >/dev/null
 rm "$tools/bin/pulumi-resource-kubernetes" "$tools/bin/pulumi-resource-docker-build"
 echo "$key" > "$tools/key"

@@ -1,0 +1,179 @@
+"""The real Pulumi CLI, language host and kubernetes provider, driven through the Automation API.
+
+Each test module works on a copy of the project in a temporary directory with its own file backend, so
+the checkout's own `local` stack (the one `make up` manages) is never touched. The tests run in order and
+share the copy: up, up again, a bad config, destroy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pulumi import automation as auto
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
+PROJECT_DIRS = ["components", "stack_config"]
+TOOLCHAIN = ROOT / "tools" / "toolchain"
+RESOURCES = {
+    "pulumi:pulumi:Stack",
+    "pulumi:providers:kubernetes",
+    "aurigraph:kubernetes:StackNamespace",
+    "kubernetes:core/v1:Namespace",
+}
+
+
+def required_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the integration tests through `make integration` or `make test`")
+    return value
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        shutil.copy2(ROOT / name, copy / name)
+    for name in PROJECT_DIRS:
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / ".venv").symlink_to(ROOT / ".venv")
+    (copy / "state").mkdir()
+    return copy
+
+
+@pytest.fixture(scope="module")
+def env(project: Path) -> dict[str, str]:
+    return {
+        "PULUMI_HOME": required_env("PULUMI_HOME"),
+        "PULUMI_BACKEND_URL": f"file://{project / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE_FILE": str(ROOT / "tools" / "local-stack.passphrase"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        # Any attempt to download a plugin fails the run instead of reaching for the network.
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(project: Path, env: dict[str, str]) -> Iterator[auto.Stack]:
+    workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
+    local = auto.create_or_select_stack("local", work_dir=str(project), opts=workspace)
+    yield local
+    local.destroy()
+
+
+def rendered(project: Path) -> list[Path]:
+    return sorted((project / "build" / "manifests" / "local").rglob("*.yaml"))
+
+
+def resource_types(stack: auto.Stack) -> set[str]:
+    return {resource["type"] for resource in stack.export_stack().deployment.get("resources", [])}
+
+
+def toolchain_versions() -> dict[str, str]:
+    lines = (TOOLCHAIN / "versions.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def pulumi_cli(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(["pulumi", *args], env=os.environ | env, capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def test_the_cli_and_plugins_are_the_projects_own_builds(env: dict[str, str]) -> None:
+    tools_bin = ROOT / ".tools" / "bin"
+    assert shutil.which("pulumi") == str(tools_bin / "pulumi")
+    cli_module = (TOOLCHAIN / "pulumi-cli" / "go.mod").read_text()
+    assert f"github.com/pulumi/pulumi/pkg/v3 {pulumi_cli('version', env=env).strip()} " in cli_module
+    for bundled in ["pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python"]:
+        assert os.access(tools_bin / bundled, os.X_OK), bundled
+
+    versions = toolchain_versions()
+    plugins = {(p["name"], p["kind"], p["version"]) for p in json.loads(pulumi_cli("plugin", "ls", "--json", env=env))}
+    assert ("kubernetes", "resource", versions["KUBERNETES_PROVIDER_VERSION"]) in plugins
+    assert ("docker-build", "resource", versions["DOCKER_BUILD_VERSION"]) in plugins
+
+
+def test_the_python_sdks_ask_for_exactly_the_plugin_versions_that_were_built() -> None:
+    versions = toolchain_versions()
+    site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+    for package, key in [("pulumi_kubernetes", "KUBERNETES_PROVIDER_VERSION"), ("pulumi_docker_build", None)]:
+        declared = json.loads((site / package / "pulumi-plugin.json").read_text())["version"]
+        assert declared == versions[key or "DOCKER_BUILD_VERSION"]
+
+
+def test_up_renders_the_namespace_with_pod_security_labels(stack: auto.Stack, project: Path) -> None:
+    result = stack.up(color="never")
+
+    assert result.summary.result == "succeeded"
+    assert result.summary.resource_changes == {"create": len(RESOURCES)}
+    assert resource_types(stack) == RESOURCES
+    outputs = {name: output.value for name, output in result.outputs.items()}
+    assert outputs == {
+        "environment": "local",
+        "namespace": "aurigraph",
+        "kubernetesMode": "rendered",
+        "renderDirectory": "build/manifests/local",
+    }
+    (manifest,) = rendered(project)
+    document: dict[str, Any] = yaml.safe_load(manifest.read_text())
+    assert (document["apiVersion"], document["kind"]) == ("v1", "Namespace")
+    assert document["metadata"]["name"] == "aurigraph"
+    labels = document["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["app.kubernetes.io/instance"] == "local"
+    assert labels["aurigraph.io/environment"] == "local"
+
+
+def test_a_second_up_changes_nothing(stack: auto.Stack, project: Path) -> None:
+    before = {path: path.read_text() for path in rendered(project)}
+    result = stack.up(color="never")
+    assert result.summary.resource_changes == {"same": len(RESOURCES)}
+    assert {path: path.read_text() for path in rendered(project)} == before
+
+
+def test_bad_config_fails_with_one_message_naming_the_key_and_changes_nothing(
+    stack: auto.Stack, project: Path
+) -> None:
+    state_before = stack.export_stack().deployment["resources"]
+    manifests_before = {path: path.read_text() for path in rendered(project)}
+    stack.set_config("aurigraph-infra:namespace", auto.ConfigValue("Not_A_Label"))
+    try:
+        with pytest.raises(auto.CommandError) as failure:
+            stack.up(color="never")
+    finally:
+        stack.set_config("aurigraph-infra:namespace", auto.ConfigValue("aurigraph"))
+
+    message = str(failure.value)
+    assert "invalid stack config in Pulumi.local.yaml:" in message
+    assert "aurigraph-infra:namespace: expected a DNS label" in message
+    assert "Traceback" not in message
+    assert stack.export_stack().deployment["resources"] == state_before
+    assert {path: path.read_text() for path in rendered(project)} == manifests_before
+
+
+@pytest.mark.parametrize("name", ["staging", "prod"])
+def test_staging_and_prod_preview_with_their_stack_files(project: Path, env: dict[str, str], name: str) -> None:
+    # Their passphrase is the operator's; a test-only one stands in, in this copy only.
+    env = {key: value for key, value in env.items() if key != "PULUMI_CONFIG_PASSPHRASE_FILE"}
+    env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test-only"
+    workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
+    other = auto.create_or_select_stack(name, work_dir=str(project), opts=workspace)
+    result = other.preview(color="never")
+    assert result.change_summary == {"create": len(RESOURCES)}
+    assert not (project / "build" / "manifests" / name).exists(), "a preview must not render files"
+
+
+def test_destroy_removes_every_resource_and_rendered_manifest(stack: auto.Stack, project: Path) -> None:
+    result = stack.destroy(color="never")
+    assert result.summary.resource_changes == {"delete": len(RESOURCES)}
+    assert resource_types(stack) == set()
+    assert rendered(project) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PAST_TENSE = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced", "same": "unchanged"}
 
 
 def pulumi(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
@@ -36,6 +38,9 @@ def pulumi(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str
 
 def select_stack(stack: str) -> None:
     """Selects ``stack``, creating it in the backend (with passphrase secrets) the first time."""
+    backend = os.environ.get("PULUMI_BACKEND_URL", "")
+    if backend.startswith("file://"):
+        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     pulumi("stack", "select", "--create", stack, "--secrets-provider", "passphrase", capture=True)
 
 
@@ -70,7 +75,7 @@ def report(stack: str, command: str, seconds: float) -> str:
     assert isinstance(changes, dict)
     outputs = stack_outputs(stack)
     files = rendered_files(str(outputs["renderDirectory"]) if outputs.get("renderDirectory") else None)
-    changed = ", ".join(f"{count} {kind}" for kind, count in sorted(changes.items())) or "nothing"
+    changed = ", ".join(f"{count} {PAST_TENSE.get(kind, kind)}" for kind, count in sorted(changes.items()))
     rows = [
         ("stack", stack),
         ("command", f"pulumi {command} ({seconds:.1f} s)"),

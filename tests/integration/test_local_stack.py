@@ -19,7 +19,8 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import ROOT, cli_env
+
 PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
 PROJECT_DIRS = ["components", "stack_config"]
 TOOLCHAIN = ROOT / "tools" / "toolchain"
@@ -31,13 +32,6 @@ RESOURCES = {
 }
 
 
-def required_env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        pytest.fail(f"{name} is not set: run the integration tests through `make integration` or `make test`")
-    return value
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("project")
@@ -46,19 +40,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in PROJECT_DIRS:
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / ".venv").symlink_to(ROOT / ".venv")
-    (copy / "state").mkdir()
     return copy
 
 
 @pytest.fixture(scope="module")
 def env(project: Path) -> dict[str, str]:
-    return {
-        "PULUMI_HOME": required_env("PULUMI_HOME"),
-        "PULUMI_BACKEND_URL": f"file://{project / 'state'}",
+    return cli_env(project / "state") | {
         "PULUMI_CONFIG_PASSPHRASE_FILE": str(ROOT / "tools" / "local-stack.passphrase"),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        # Any attempt to download a plugin fails the run instead of reaching for the network.
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
 
 
@@ -74,8 +62,13 @@ def rendered(project: Path) -> list[Path]:
     return sorted((project / "build" / "manifests" / "local").rglob("*.yaml"))
 
 
+def state_resources(stack: auto.Stack) -> list[dict[str, Any]]:
+    deployment = stack.export_stack().deployment or {}
+    return list(deployment.get("resources", []))
+
+
 def resource_types(stack: auto.Stack) -> set[str]:
-    return {resource["type"] for resource in stack.export_stack().deployment.get("resources", [])}
+    return {resource["type"] for resource in state_resources(stack)}
 
 
 def toolchain_versions() -> dict[str, str]:
@@ -140,10 +133,8 @@ def test_a_second_up_changes_nothing(stack: auto.Stack, project: Path) -> None:
     assert {path: path.read_text() for path in rendered(project)} == before
 
 
-def test_bad_config_fails_with_one_message_naming_the_key_and_changes_nothing(
-    stack: auto.Stack, project: Path
-) -> None:
-    state_before = stack.export_stack().deployment["resources"]
+def test_bad_config_fails_with_one_message_naming_the_key_and_changes_nothing(stack: auto.Stack, project: Path) -> None:
+    state_before = state_resources(stack)
     manifests_before = {path: path.read_text() for path in rendered(project)}
     stack.set_config("aurigraph-infra:namespace", auto.ConfigValue("Not_A_Label"))
     try:
@@ -156,7 +147,7 @@ def test_bad_config_fails_with_one_message_naming_the_key_and_changes_nothing(
     assert "invalid stack config in Pulumi.local.yaml:" in message
     assert "aurigraph-infra:namespace: expected a DNS label" in message
     assert "Traceback" not in message
-    assert stack.export_stack().deployment["resources"] == state_before
+    assert state_resources(stack) == state_before
     assert {path: path.read_text() for path in rendered(project)} == manifests_before
 
 

@@ -3,14 +3,13 @@ pulumi-resource-pulumi-python) and a Python policy pack (through the host's RunP
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import ROOT, cli_env
 
 PROGRAM = """
 import pulumi
@@ -57,20 +56,10 @@ def runtime_yaml(venv: Path) -> str:
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> auto.Stack:
-    home = os.environ.get("PULUMI_HOME")
-    if not home:
-        pytest.fail("PULUMI_HOME is not set: run the integration tests through `make integration` or `make test`")
     project = tmp_path_factory.mktemp("probe")
     (project / "Pulumi.yaml").write_text("name: toolchain-probe\n" + runtime_yaml(ROOT / ".venv"))
     (project / "__main__.py").write_text(textwrap.dedent(PROGRAM))
-    (project / "state").mkdir()
-    env = {
-        "PULUMI_HOME": home,
-        "PULUMI_BACKEND_URL": f"file://{project / 'state'}",
-        "PULUMI_CONFIG_PASSPHRASE": "integration-test-only",
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    }
+    env = cli_env(project / "state") | {"PULUMI_CONFIG_PASSPHRASE": "integration-test-only"}
     workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
     stack = auto.create_or_select_stack("probe", work_dir=str(project), opts=workspace)
     stack.set_config("token", auto.ConfigValue("plain-text-never-stored", secret=True))

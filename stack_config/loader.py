@@ -49,11 +49,24 @@ def load(raw_config: Mapping[str, Any], stack: str) -> StackConfig:
     return config
 
 
+# Pulumi's Python program runner treats this exit code as "the error was already shown to the user" and
+# adds no second, generic error of its own.
+EXIT_CODE_ERROR_SHOWN = 32
+
+
 def load_from_pulumi() -> StackConfig:
-    """Loads the running stack's config (all keys, secrets decrypted) as the language host passed it."""
+    """Loads the running stack's config (all keys, secrets decrypted) as the language host passed it.
+
+    On bad config it logs the one :class:`ConfigError` message and ends the program before any resource is
+    registered.
+    """
     raw = dict(pulumi.runtime.config.get_config_env())
     raw.update(pulumi.runtime.config.CONFIG.get())
-    return load(raw, pulumi.get_stack())
+    try:
+        return load(raw, pulumi.get_stack())
+    except ConfigError as error:
+        pulumi.log.error(str(error))
+        raise SystemExit(EXIT_CODE_ERROR_SHOWN) from error
 
 
 def _read_section(cls: type[T], raw: Mapping[str, Any], path: str, stack: str, problems: list[str]) -> T | None:

@@ -147,6 +147,7 @@ def test_bad_config_fails_with_one_message_naming_the_key_and_changes_nothing(st
     assert "invalid stack config in Pulumi.local.yaml:" in message
     assert "aurigraph-infra:namespace: expected a DNS label" in message
     assert "Traceback" not in message
+    assert "unhandled error" not in message, "the config error must be the only error shown"
     assert state_resources(stack) == state_before
     assert {path: path.read_text() for path in rendered(project)} == manifests_before
 

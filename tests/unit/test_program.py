@@ -10,6 +10,7 @@ import pulumi
 import pytest
 
 from stack_config import ConfigError
+from stack_config.loader import EXIT_CODE_ERROR_SHOWN
 from tests.stack_files import raw_config
 from tests.unit.conftest import RecordingMocks
 
@@ -60,6 +61,9 @@ def test_with_a_kubeconfig_objects_are_applied_with_server_side_apply(mocks: Rec
 
 
 def test_bad_config_stops_the_program_before_any_resource_is_registered(mocks: RecordingMocks) -> None:
-    with pytest.raises(ConfigError, match=r"aurigraph-infra:namespace: expected a DNS label"):
+    with pytest.raises(SystemExit) as stopped:
         run_program(raw_config("local") | {"aurigraph-infra:namespace": "Not A Label"})
+    assert stopped.value.code == EXIT_CODE_ERROR_SHOWN
+    assert isinstance(stopped.value.__cause__, ConfigError)
+    assert "aurigraph-infra:namespace: expected a DNS label" in str(stopped.value.__cause__)
     assert mocks.resources == []

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,4 +170,22 @@ def test_destroy_removes_every_resource_and_rendered_manifest(stack: auto.Stack,
     result = stack.destroy(color="never")
     assert result.summary.resource_changes == {"delete": len(RESOURCES)}
     assert resource_types(stack) == set()
+    assert rendered(project) == []
+
+
+def test_make_up_and_destroy_report_what_they_did(project: Path, env: dict[str, str]) -> None:
+    def stack_ops(command: str) -> str:
+        argv = ["-m", "tools.stack_ops", command, "--stack", "local", "--project-dir", str(project)]
+        result = subprocess.run(
+            [sys.executable, *argv], cwd=ROOT, env=os.environ | env, capture_output=True, text=True, check=True
+        )
+        return result.stdout
+
+    report = stack_ops("up")
+    assert "+ pulumi up --yes --skip-preview --stack local --non-interactive" in report
+    assert re.search(r"resources +4 created\n", report)
+    assert re.search(r"rendered +1 manifest\(s\) in build/manifests/local/\n", report)
+    assert "\n    build/manifests/local/1-manifest/v1-namespace-default-aurigraph.yaml\n" in report
+    assert re.search(r'output namespace +"aurigraph"\n', report)
+    assert "destroy finished" in stack_ops("destroy")
     assert rendered(project) == []

@@ -1,0 +1,117 @@
+package io.aurigraph.node.consensus;
+
+import java.io.Closeable;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.apache.ratis.conf.RaftProperties;
+import org.apache.ratis.grpc.GrpcConfigKeys;
+import org.apache.ratis.proto.RaftProtos.RaftPeerRole;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.util.TimeDuration;
+
+/**
+ * One validator: a Ratis server of the ledger group, its state machine, and its storage under
+ * {@code dataDir} (Raft log, metadata and snapshots). Restarting on the same directory recovers; an
+ * empty directory joins the group and catches up from the leader.
+ */
+public final class Validator implements Closeable {
+
+    /** Settings of one validator. {@code snapshotEveryEntries} bounds the log replayed after a restart. */
+    public record Settings(String id, ClusterSpec cluster, Path dataDir, long snapshotEveryEntries, int recentBlocksMax) {
+    }
+
+    private final Settings settings;
+    private final LedgerStateMachine stateMachine;
+    private final RaftServer server;
+
+    private Validator(Settings settings, LedgerStateMachine stateMachine, RaftServer server) {
+        this.settings = settings;
+        this.stateMachine = stateMachine;
+        this.server = server;
+    }
+
+    public static Validator start(Settings settings) throws IOException {
+        RaftProperties properties = new RaftProperties();
+        GrpcConfigKeys.Server.setPort(properties, settings.cluster().portOf(settings.id()));
+        File storage = settings.dataDir().resolve("raft").toFile();
+        RaftServerConfigKeys.setStorageDir(properties, List.of(storage));
+        RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(properties, true);
+        RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(properties, settings.snapshotEveryEntries());
+        RaftServerConfigKeys.Snapshot.setRetentionFileNum(properties, 2);
+        // Election timeouts sized for loopback and LAN round trips of a few milliseconds: a failed leader is
+        // replaced within about a second without elections being triggered by ordinary GC pauses.
+        RaftServerConfigKeys.Rpc.setTimeoutMin(properties, TimeDuration.valueOf(400, TimeUnit.MILLISECONDS));
+        RaftServerConfigKeys.Rpc.setTimeoutMax(properties, TimeDuration.valueOf(800, TimeUnit.MILLISECONDS));
+
+        // FORMAT refuses an existing group directory and RECOVER a missing one: pick by what is on disk.
+        boolean existing = new File(storage, ClusterSpec.GROUP_ID.getUuid().toString()).isDirectory();
+        LedgerStateMachine stateMachine = new LedgerStateMachine(settings.recentBlocksMax());
+        RaftServer server = RaftServer.newBuilder()
+                .setGroup(settings.cluster().group())
+                .setServerId(RaftPeerId.valueOf(settings.id()))
+                .setProperties(properties)
+                .setStateMachine(stateMachine)
+                .setOption(existing ? RaftStorage.StartupOption.RECOVER : RaftStorage.StartupOption.FORMAT)
+                .build();
+        server.start();
+        return new Validator(settings, stateMachine, server);
+    }
+
+    public String id() {
+        return settings.id();
+    }
+
+    public LedgerStateMachine ledger() {
+        return stateMachine;
+    }
+
+    private RaftServer.Division division() {
+        try {
+            return server.getDivision(ClusterSpec.GROUP_ID);
+        } catch (IOException e) {
+            throw new IllegalStateException("validator " + settings.id() + " is not in the ledger group", e);
+        }
+    }
+
+    public long term() {
+        return division().getInfo().getCurrentTerm();
+    }
+
+    public boolean isLeader() {
+        return division().getInfo().isLeader();
+    }
+
+    public long commitIndex() {
+        return division().getRaftLog().getLastCommittedIndex();
+    }
+
+    public long appliedIndex() {
+        return division().getInfo().getLastAppliedIndex();
+    }
+
+    /**
+     * Peers this validator currently hears from: for the leader, followers that answered within the last
+     * election timeout; for a follower, 1 while it knows a leader.
+     */
+    public int peersConnected() {
+        var info = division().getInfo();
+        var role = info.getRoleInfoProto();
+        if (info.getCurrentRole() == RaftPeerRole.LEADER) {
+            return (int) role.getLeaderInfo().getFollowerInfoList().stream()
+                    .filter(f -> f.getLastRpcElapsedTimeMs() < 800)
+                    .count();
+        }
+        return info.getLeaderId() == null ? 0 : 1;
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+    }
+}

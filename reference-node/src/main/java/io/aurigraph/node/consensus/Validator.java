@@ -87,6 +87,11 @@ public final class Validator implements Closeable {
         return division().getInfo().isLeader();
     }
 
+    /** Whether this validator knows a leader of the group (it is one, or hears from one). */
+    public boolean leaderKnown() {
+        return division().getInfo().getLeaderId() != null;
+    }
+
     public long commitIndex() {
         return division().getRaftLog().getLastCommittedIndex();
     }

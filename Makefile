@@ -9,6 +9,11 @@ VENV := $(ROOT)/.venv
 PYTHON := $(VENV)/bin/python
 TOOLS := $(ROOT)/.tools
 
+# The reference node needs a JDK of release 21 or newer; the default `java` of these machines is 17.
+JAVA_HOME ?= $(firstword $(wildcard /usr/lib/jvm/temurin-2[1-9]-jdk* /usr/lib/jvm/java-2[1-9]-openjdk*))
+export JAVA_HOME
+MVN := cd reference-node && ./mvnw --batch-mode --no-transfer-progress
+
 # The CLI and its plugins come from .tools (tools/toolchain/build.sh); nothing is downloaded at run time.
 export PATH := $(TOOLS)/bin:$(PATH)
 export PULUMI_HOME := $(TOOLS)/pulumi-home
@@ -41,7 +46,15 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint unit integration docs-check ## The whole suite (what CI runs)
+test: setup lint unit node-test integration docs-check ## The whole suite (what CI runs)
+
+.PHONY: node-test
+node-test: jdk ## The reference node's own tests (unit, in-process validator group, HTTP API)
+	$(MVN) verify
+
+.PHONY: jdk
+jdk:
+	@test -x "$(JAVA_HOME)/bin/javac" || { echo "the reference node needs a JDK 21 or newer: set JAVA_HOME (none found under /usr/lib/jvm)"; exit 1; }
 
 .PHONY: unit
 unit: venv ## Unit tests with Pulumi's mocks (no CLI)

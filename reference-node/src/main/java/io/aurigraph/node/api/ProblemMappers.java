@@ -1,6 +1,7 @@
 package io.aurigraph.node.api;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.Response;
 import org.jboss.logging.Logger;
@@ -15,6 +16,12 @@ public class ProblemMappers {
     public Response malformedJson(JsonProcessingException error) {
         return Problem.response(400, "malformed-json", "Malformed JSON",
                 "the request body is not the JSON this endpoint takes: " + error.getOriginalMessage());
+    }
+
+    /** More specific than the JSON extension's own mapper for this type, which answers in plain JSON. */
+    @ServerExceptionMapper
+    public Response mismatchedJson(MismatchedInputException error) {
+        return malformedJson(error);
     }
 
     @ServerExceptionMapper

@@ -16,6 +16,7 @@ import org.apache.ratis.client.RaftClientConfigKeys;
 import org.apache.ratis.conf.RaftProperties;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.retry.RetryPolicies;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 import org.apache.ratis.util.TimeDuration;
@@ -55,6 +56,24 @@ public final class LedgerClient implements Closeable {
     /** Finalized blocks above {@code height}, oldest first. */
     public List<Block> blocksAfter(long height, int limit) {
         return read(height, limit);
+    }
+
+    /**
+     * Takes validator {@code id} out of the group and back in. For a validator that lost its data
+     * directory: Raft must not count an amnesiac member's old votes and log, and the leader forgets what
+     * it knew of the member's log only through a membership change (without one, Ratis 3.3 keeps probing
+     * the old position, RATIS-2523).
+     */
+    public void readmit(ClusterSpec cluster, String id) throws IOException {
+        List<RaftPeer> others = cluster.peers().stream().filter(p -> !p.getId().toString().equals(id)).toList();
+        check(client.admin().setConfiguration(others));
+        check(client.admin().setConfiguration(cluster.peers()));
+    }
+
+    private static void check(RaftClientReply reply) throws IOException {
+        if (!reply.isSuccess()) {
+            throw new IOException("the validator group refused the membership change", reply.getException());
+        }
     }
 
     private List<Block> read(long after, int limit) {

@@ -3,6 +3,7 @@ package io.aurigraph.node.metrics;
 import io.aurigraph.node.consensus.LedgerStateMachine;
 import io.aurigraph.node.consensus.Validator;
 import io.aurigraph.node.role.NodeRuntime;
+import io.aurigraph.node.role.NodeSettings;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -36,13 +37,12 @@ public class NodeMetrics {
     private final Map<String, Counter> processed = new ConcurrentHashMap<>();
     private DistributionSummary latency;
 
-    public NodeMetrics(MeterRegistry registry, NodeRuntime node,
-            @ConfigProperty(name = "quarkus.application.version", defaultValue = "unknown") String version,
-            @ConfigProperty(name = "aurigraph.revision", defaultValue = "unknown") String revision) {
+    public NodeMetrics(MeterRegistry registry, NodeRuntime node, NodeSettings settings,
+            @ConfigProperty(name = "quarkus.application.version", defaultValue = "unknown") String version) {
         this.registry = registry;
         this.node = node;
         this.version = version;
-        this.revision = revision;
+        this.revision = settings.revision();
     }
 
     public String version() {

@@ -60,6 +60,10 @@ public interface NodeSettings {
     @WithDefault("50")
     long syncLagReadyMax();
 
+    /** The source revision the node was built from; images set it ({@code AURIGRAPH_REVISION}). */
+    @WithDefault("unknown")
+    String revision();
+
     /** Largest request body accepted, in bytes. */
     @WithDefault("65536")
     int requestBytesMax();

@@ -1,0 +1,38 @@
+package io.aurigraph.node.api;
+
+import io.aurigraph.node.consensus.TestGroup;
+import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/** Runs a three-validator group beside a {@code @QuarkusTest} and makes the app a business node of it. */
+public class ValidatorGroupResource implements QuarkusTestResourceLifecycleManager {
+
+    static TestGroup group;
+
+    @Override
+    public Map<String, String> start() {
+        try {
+            group = new TestGroup(3, Files.createTempDirectory("validators"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        String peers = group.cluster().peers().stream()
+                .map(p -> p.getId() + "=" + p.getAddress())
+                .collect(Collectors.joining(","));
+        return Map.of("aurigraph.role", "business", "aurigraph.id", "business-test", "aurigraph.peers", peers,
+                "aurigraph.revision", "test-revision");
+    }
+
+    @Override
+    public void stop() {
+        try {
+            group.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -52,6 +52,11 @@ test: setup lint unit node-test integration docs-check ## The whole suite (what 
 node-test: jdk ## The reference node's own tests (unit, in-process validator group, HTTP API)
 	$(MVN) verify
 
+.PHONY: devnet
+devnet: venv jdk ## 4 validators, 2 business and 1 slim node as local processes, loaded; prints TPS, p99, agreement
+	$(MVN) --quiet package -DskipTests
+	$(PYTHON) -m tools.devnet $(DEVNET_ARGS)
+
 .PHONY: jdk
 jdk:
 	@test -x "$(JAVA_HOME)/bin/javac" || { echo "the reference node needs a JDK 21 or newer: set JAVA_HOME (none found under /usr/lib/jvm)"; exit 1; }

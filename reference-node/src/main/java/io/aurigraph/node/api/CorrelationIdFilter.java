@@ -18,6 +18,12 @@ public class CorrelationIdFilter {
     public static final String MDC_KEY = "correlationId";
     private static final Pattern SANE = Pattern.compile("[A-Za-z0-9._:-]{1,128}");
 
+    /** The correlation id of the request this thread serves, or null outside a request. */
+    public static String current() {
+        Object id = MDC.get(MDC_KEY);
+        return id == null ? null : id.toString();
+    }
+
     @ServerRequestFilter(preMatching = true)
     public void assign(ContainerRequestContext request) {
         String given = request.getHeaderString(HEADER);

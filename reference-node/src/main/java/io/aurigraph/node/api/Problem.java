@@ -1,7 +1,6 @@
 package io.aurigraph.node.api;
 
 import jakarta.ws.rs.core.Response;
-import org.jboss.logging.MDC;
 
 /**
  * An RFC 9457 problem document: every error the node returns has this body and the media type
@@ -11,10 +10,14 @@ public record Problem(String type, String title, int status, String detail, Stri
 
     public static final String MEDIA_TYPE = "application/problem+json";
 
+    /** A problem for the request being served on this thread (its correlation id is in the MDC). */
     public static Response response(int status, String slug, String title, String detail) {
-        Object correlationId = MDC.get(CorrelationIdFilter.MDC_KEY);
-        Problem problem = new Problem("urn:aurigraph:problem:" + slug, title, status, detail,
-                correlationId == null ? null : correlationId.toString());
+        return response(status, slug, title, detail, CorrelationIdFilter.current());
+    }
+
+    /** A problem for a request whose answer is completed on another thread, which has no MDC of the request. */
+    public static Response response(int status, String slug, String title, String detail, String correlationId) {
+        Problem problem = new Problem("urn:aurigraph:problem:" + slug, title, status, detail, correlationId);
         return Response.status(status).type(MEDIA_TYPE).entity(problem).build();
     }
 }

@@ -59,19 +59,22 @@ public class TransactionsResource {
             return done(rejected(defect.get()));
         }
         long started = System.nanoTime();
+        String correlationId = CorrelationIdFilter.current();
         return node.submit(transaction)
                 .orTimeout(settings.commitTimeoutMillis(), TimeUnit.MILLISECONDS)
                 .handle((outcome, error) -> {
                     double millis = (System.nanoTime() - started) / 1e6;
-                    return error == null ? answer(outcome, millis) : failure(transaction, error);
+                    return error == null ? answer(outcome, millis, correlationId)
+                            : failure(transaction, error, correlationId);
                 });
     }
 
-    private Response answer(Outcome outcome, double millis) {
+    private Response answer(Outcome outcome, double millis, String correlationId) {
         if (outcome.status() == Outcome.Status.DUPLICATE) {
             metrics.transactionProcessed("duplicate");
             return Problem.response(409, "duplicate-transaction", "Transaction already committed",
-                    "transaction " + outcome.transactionId() + " was committed at height " + outcome.height());
+                    "transaction " + outcome.transactionId() + " was committed at height " + outcome.height(),
+                    correlationId);
         }
         metrics.transactionProcessed("committed");
         metrics.latency(millis);
@@ -79,11 +82,12 @@ public class TransactionsResource {
                 "height", outcome.height(), "latencyMillis", Math.round(millis * 100) / 100.0)).build();
     }
 
-    private Response failure(Transaction transaction, Throwable error) {
+    private Response failure(Transaction transaction, Throwable error, String correlationId) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         metrics.transactionProcessed("failed");
         if (cause instanceof ProposalBatcher.Overloaded) {
-            return Response.fromResponse(Problem.response(503, "overloaded", "Node at capacity", cause.getMessage()))
+            return Response.fromResponse(
+                    Problem.response(503, "overloaded", "Node at capacity", cause.getMessage(), correlationId))
                     .header("Retry-After", "1").build();
         }
         String detail = cause instanceof TimeoutException
@@ -91,7 +95,7 @@ public class TransactionsResource {
                 : "the validators did not commit it (" + cause.getClass().getSimpleName() + ")";
         return Response.fromResponse(Problem.response(503, "not-committed", "Transaction not committed",
                 detail + "; it may still commit: resubmit with the same id " + transaction.id()
-                        + " to learn its fate")).header("Retry-After", "1").build();
+                        + " to learn its fate", correlationId)).header("Retry-After", "1").build();
     }
 
     private Response rejected(String detail) {

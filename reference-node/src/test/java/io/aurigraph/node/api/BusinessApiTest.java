@@ -48,9 +48,10 @@ class BusinessApiTest {
         given().contentType("application/json").body(tx("api-dup", 1)).post("/api/v11/transactions")
                 .then().statusCode(201);
         long before = committedCount();
-        given().contentType("application/json").body(tx("api-dup", 1))
+        given().contentType("application/json").body(tx("api-dup", 1)).header(CorrelationIdFilter.HEADER, "dup-7")
                 .when().post("/api/v11/transactions")
                 .then().statusCode(409).contentType(Problem.MEDIA_TYPE)
+                .body("correlationId", equalTo("dup-7"))
                 .body("type", equalTo("urn:aurigraph:problem:duplicate-transaction"))
                 .body("detail", containsString("api-dup"));
         assertEquals(before, committedCount());

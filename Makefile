@@ -46,7 +46,7 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint unit node-test integration docs-check ## The whole suite (what CI runs)
+test: setup lint unit node-test devnet-check integration docs-check ## The whole suite (what CI runs)
 
 .PHONY: node-test
 node-test: jdk ## The reference node's own tests (unit, in-process validator group, HTTP API)
@@ -56,6 +56,10 @@ node-test: jdk ## The reference node's own tests (unit, in-process validator gro
 devnet: venv jdk ## 4 validators, 2 business and 1 slim node as local processes, loaded; prints TPS, p99, agreement
 	$(MVN) --quiet package -DskipTests
 	$(PYTHON) -m tools.devnet $(DEVNET_ARGS)
+
+.PHONY: devnet-check
+devnet-check: ## A short devnet run: all 7 nodes start, commit under load and agree
+	$(MAKE) devnet DEVNET_ARGS="--seconds 3 --warmup 0 --concurrency 4"
 
 .PHONY: jdk
 jdk:

@@ -109,6 +109,36 @@ class ValidatorGroupTest {
     }
 
     @Test
+    void theWholeGroupRestartedRecoversItsLedgerFromDisk() throws Exception {
+        List<CompletableFuture<Outcome>> results = new ArrayList<>();
+        for (int i = 0; i < 600; i++) {
+            results.add(batcher.submit(tx("kept-" + i)));
+        }
+        for (CompletableFuture<Outcome> result : results) {
+            assertEquals(Outcome.Status.COMMITTED, result.get(30, TimeUnit.SECONDS).status());
+        }
+        group.awaitAgreement();
+        long height = group.get(0).ledger().height();
+        String head = group.get(0).ledger().headHash();
+
+        for (int i = 0; i < group.size(); i++) {
+            group.stop(i);
+        }
+        for (int i = 0; i < group.size(); i++) {
+            group.start(i);
+        }
+        // The restarted group has the same history: a resubmitted id is still known, a new one commits on top.
+        assertEquals(Outcome.Status.DUPLICATE, batcher.submit(tx("kept-7")).get(30, TimeUnit.SECONDS).status());
+        Outcome next = batcher.submit(tx("after-restart")).get(30, TimeUnit.SECONDS);
+        assertEquals(new Outcome("after-restart", Outcome.Status.COMMITTED, height + 1), next);
+        group.awaitAgreement();
+        for (Validator v : group.running()) {
+            assertEquals(601, v.ledger().transactionCount(), v.id());
+            assertEquals(head, v.ledger().blocksAfter(height - 1, 1).getFirst().hash(), v.id());
+        }
+    }
+
+    @Test
     void aValidatorWithAnEmptyDataDirCatchesUp() throws Exception {
         for (int i = 0; i < 300; i++) {
             batcher.submit(tx("before-" + i));

@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HexFormat;
@@ -26,18 +25,14 @@ public final class Ledger {
     /** The hash the first block points back to. */
     public static final String GENESIS_HASH = "0".repeat(64);
 
-    private final int recentBlocksMax;
-    private final ArrayDeque<Block> recentBlocks = new ArrayDeque<>();
+    private final RecentBlocks recentBlocks;
     private final Map<String, Long> committedAt = new HashMap<>();
     private long height;
     private String headHash = GENESIS_HASH;
 
     /** @param recentBlocksMax how many of the newest blocks are kept whole for readers and followers */
     public Ledger(int recentBlocksMax) {
-        if (recentBlocksMax < 1) {
-            throw new IllegalArgumentException("recentBlocksMax must be positive");
-        }
-        this.recentBlocksMax = recentBlocksMax;
+        this.recentBlocks = new RecentBlocks(recentBlocksMax);
     }
 
     public long height() {
@@ -58,18 +53,12 @@ public final class Ledger {
     }
 
     public Optional<Block> latest() {
-        return Optional.ofNullable(recentBlocks.peekLast());
+        return recentBlocks.latest();
     }
 
     /** The kept blocks above {@code height}, oldest first, at most {@code limit} of them. */
     public List<Block> blocksAfter(long height, int limit) {
-        List<Block> found = new ArrayList<>();
-        for (Block block : recentBlocks) {
-            if (block.height() > height && found.size() < limit) {
-                found.add(block);
-            }
-        }
-        return found;
+        return recentBlocks.after(height, limit);
     }
 
     /** Applies a committed proposal; returns each transaction's outcome in proposal order. */
@@ -92,10 +81,7 @@ public final class Ledger {
                     proposal.proposedAtMillis(), proposal.proposer(), accepted);
             height = next;
             headHash = block.hash();
-            recentBlocks.addLast(block);
-            if (recentBlocks.size() > recentBlocksMax) {
-                recentBlocks.removeFirst();
-            }
+            recentBlocks.add(block);
         }
         return outcomes;
     }
@@ -123,8 +109,9 @@ public final class Ledger {
             out.writeUTF(entry.getKey());
             out.writeLong(entry.getValue());
         }
-        out.writeInt(recentBlocks.size());
-        for (Block block : recentBlocks) {
+        List<Block> kept = recentBlocks.all();
+        out.writeInt(kept.size());
+        for (Block block : kept) {
             LedgerCodec.writeBlock(out, block);
         }
     }
@@ -139,10 +126,7 @@ public final class Ledger {
         }
         recentBlocks.clear();
         for (int i = in.readInt(); i > 0; i--) {
-            recentBlocks.addLast(LedgerCodec.readBlock(in));
-        }
-        while (recentBlocks.size() > recentBlocksMax) {
-            recentBlocks.removeFirst();
+            recentBlocks.add(LedgerCodec.readBlock(in));
         }
     }
 }

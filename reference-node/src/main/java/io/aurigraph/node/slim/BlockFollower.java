@@ -3,14 +3,13 @@ package io.aurigraph.node.slim;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.aurigraph.node.ledger.Block;
+import io.aurigraph.node.ledger.RecentBlocks;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Executors;
@@ -30,9 +29,8 @@ public final class BlockFollower implements AutoCloseable {
 
     private final List<URI> upstreams;
     private final ObjectMapper json;
-    private final int recentBlocksMax;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-    private final ArrayDeque<Block> recent = new ArrayDeque<>();
+    private final RecentBlocks recent;
     private final AtomicLong upstreamHeight = new AtomicLong();
     private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("block-follower").daemon().factory());
@@ -45,27 +43,20 @@ public final class BlockFollower implements AutoCloseable {
         }
         this.upstreams = List.copyOf(upstreams);
         this.json = json;
-        this.recentBlocksMax = recentBlocksMax;
+        this.recent = new RecentBlocks(recentBlocksMax);
         poller.scheduleWithFixedDelay(this::poll, 0, intervalMillis, TimeUnit.MILLISECONDS);
     }
 
     public synchronized long height() {
-        Block head = recent.peekLast();
-        return head == null ? 0 : head.height();
+        return recent.latest().map(Block::height).orElse(0L);
     }
 
     public synchronized Optional<Block> latest() {
-        return Optional.ofNullable(recent.peekLast());
+        return recent.latest();
     }
 
     public synchronized List<Block> blocksAfter(long height, int limit) {
-        List<Block> found = new ArrayList<>();
-        for (Block block : recent) {
-            if (block.height() > height && found.size() < limit) {
-                found.add(block);
-            }
-        }
-        return found;
+        return recent.after(height, limit);
     }
 
     /** Blocks the upstream has finalized that this node has not yet taken. */
@@ -97,16 +88,13 @@ public final class BlockFollower implements AutoCloseable {
 
     private synchronized void append(List<Block> blocks) {
         for (Block block : blocks) {
-            Block head = recent.peekLast();
+            Block head = recent.latest().orElse(null);
             if (head != null && (block.height() != head.height() + 1 || !block.previousHash().equals(head.hash()))) {
                 // Upstream's history does not extend ours: stop here rather than accept a fork or a gap.
                 LOG.warnf("block %d from upstream does not extend head %d; not taken", block.height(), head.height());
                 return;
             }
-            recent.addLast(block);
-            if (recent.size() > recentBlocksMax) {
-                recent.removeFirst();
-            }
+            recent.add(block);
         }
     }
 

@@ -45,15 +45,20 @@ class ValidatorGroupTest {
         return new Transaction(id, "alice", "bob", 1);
     }
 
-    @Test
-    void transactionsSubmittedThroughABusinessNodeCommitOnEveryValidatorWithTheSameHeightAndState() throws Exception {
+    /** Submits {@code count} transactions {@code prefix-0...} at once and waits until every one is committed. */
+    private void commitAll(String prefix, int count) throws Exception {
         List<CompletableFuture<Outcome>> results = new ArrayList<>();
-        for (int i = 0; i < 1_000; i++) {
-            results.add(batcher.submit(tx("tx-" + i)));
+        for (int i = 0; i < count; i++) {
+            results.add(batcher.submit(tx(prefix + "-" + i)));
         }
         for (CompletableFuture<Outcome> result : results) {
             assertEquals(Outcome.Status.COMMITTED, result.get(30, TimeUnit.SECONDS).status());
         }
+    }
+
+    @Test
+    void transactionsSubmittedThroughABusinessNodeCommitOnEveryValidatorWithTheSameHeightAndState() throws Exception {
+        commitAll("tx", 1_000);
         group.awaitAgreement();
         for (Validator v : group.running()) {
             assertEquals(1_000, v.ledger().transactionCount(), v.id());
@@ -110,13 +115,7 @@ class ValidatorGroupTest {
 
     @Test
     void theWholeGroupRestartedRecoversItsLedgerFromDisk() throws Exception {
-        List<CompletableFuture<Outcome>> results = new ArrayList<>();
-        for (int i = 0; i < 600; i++) {
-            results.add(batcher.submit(tx("kept-" + i)));
-        }
-        for (CompletableFuture<Outcome> result : results) {
-            assertEquals(Outcome.Status.COMMITTED, result.get(30, TimeUnit.SECONDS).status());
-        }
+        commitAll("kept", 600);
         group.awaitAgreement();
         long height = group.get(0).ledger().height();
         String head = group.get(0).ledger().headHash();
@@ -140,21 +139,12 @@ class ValidatorGroupTest {
 
     @Test
     void aValidatorWithAnEmptyDataDirCatchesUp() throws Exception {
-        for (int i = 0; i < 300; i++) {
-            batcher.submit(tx("before-" + i));
-        }
-        batcher.submit(tx("before-last")).get(30, TimeUnit.SECONDS);
+        commitAll("before", 301);
         int follower = (group.leaderIndex() + 1) % group.size();
         group.stop(follower);
         group.wipe(follower);
 
-        List<CompletableFuture<Outcome>> after = new ArrayList<>();
-        for (int i = 0; i < 500; i++) {
-            after.add(batcher.submit(tx("after-" + i)));
-        }
-        for (CompletableFuture<Outcome> result : after) {
-            assertEquals(Outcome.Status.COMMITTED, result.get(30, TimeUnit.SECONDS).status());
-        }
+        commitAll("after", 500);
 
         Validator rejoined = group.start(follower);
         client.readmit(group.cluster(), rejoined.id());

@@ -86,16 +86,19 @@ public class TransactionsResource {
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         metrics.transactionProcessed("failed");
         if (cause instanceof ProposalBatcher.Overloaded) {
-            return Response.fromResponse(
-                    Problem.response(503, "overloaded", "Node at capacity", cause.getMessage(), correlationId))
-                    .header("Retry-After", "1").build();
+            return retryLater(Problem.response(503, "overloaded", "Node at capacity", cause.getMessage(), correlationId));
         }
         String detail = cause instanceof TimeoutException
                 ? "not committed within " + settings.commitTimeoutMillis() + " ms"
                 : "the validators did not commit it (" + cause.getClass().getSimpleName() + ")";
-        return Response.fromResponse(Problem.response(503, "not-committed", "Transaction not committed",
-                detail + "; it may still commit: resubmit with the same id " + transaction.id()
-                        + " to learn its fate", correlationId)).header("Retry-After", "1").build();
+        return retryLater(Problem.response(503, "not-committed", "Transaction not committed",
+                detail + "; it may still commit: resubmit with the same id " + transaction.id() + " to learn its fate",
+                correlationId));
+    }
+
+    /** A 503 that tells the client when to try again. */
+    private static Response retryLater(Response problem) {
+        return Response.fromResponse(problem).header("Retry-After", "1").build();
     }
 
     private Response rejected(String detail) {

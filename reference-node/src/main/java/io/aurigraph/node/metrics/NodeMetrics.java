@@ -4,6 +4,7 @@ import io.aurigraph.node.consensus.LedgerStateMachine;
 import io.aurigraph.node.consensus.Validator;
 import io.aurigraph.node.role.NodeRuntime;
 import io.aurigraph.node.role.NodeSettings;
+import io.aurigraph.node.slim.BlockFollower;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -64,12 +65,9 @@ public class NodeMetrics {
                 .description("Time from a transaction's arrival to its commit").tag("role", role)
                 .serviceLevelObjectives(LATENCY_BUCKETS_MS).register(registry);
         node.validator().ifPresent(v -> registerValidator(v, role));
-        node.follower().ifPresent(f -> Gauge.builder("aurigraph.sync.lag", f, x -> x.syncLagBlocks())
-                .baseUnit("blocks").description("Finalized blocks this slim node has not taken yet").register(registry));
-        if (node.follower().isEmpty()) {
-            Gauge.builder("aurigraph.sync.lag", () -> 0).baseUnit("blocks")
-                    .description("Finalized blocks this node has not taken yet").register(registry);
-        }
+        // Only slim nodes follow; the others always have every finalized block they serve, hence 0.
+        Gauge.builder("aurigraph.sync.lag", node, n -> n.follower().map(BlockFollower::syncLagBlocks).orElse(0L))
+                .baseUnit("blocks").description("Finalized blocks this node has not taken yet").register(registry);
     }
 
     private void registerValidator(Validator validator, String role) {

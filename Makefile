@@ -59,7 +59,7 @@ devnet: venv jdk ## 4 validators, 2 business and 1 slim node as local processes,
 
 .PHONY: devnet-check
 devnet-check: ## A short devnet run: all 7 nodes start, commit under load and agree
-	$(MAKE) devnet DEVNET_ARGS="--seconds 3 --warmup 0 --concurrency 4"
+	$(MAKE) devnet DEVNET_ARGS="--rates 50 --seconds 3 --warmup 0"
 
 .PHONY: jdk
 jdk:

@@ -16,7 +16,7 @@ import java.util.List;
 @Produces(MediaType.APPLICATION_JSON)
 public class BlocksResource {
 
-    private static final int LIMIT_MAX = 1_000;
+    static final int LIMIT_MAX = 1_000;
 
     private final NodeRuntime node;
 

@@ -8,13 +8,17 @@ import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
  * Groups transactions submitted concurrently into proposals (group commit), so that one Raft round trip
- * finalizes many transactions. A proposal is sent when it holds {@code batchSizeMax} transactions or its
- * oldest transaction has waited {@code lingerMillis}; each caller's future completes with its own outcome.
+ * finalizes many transactions. At most {@code inFlightMax} proposals await commit at once; while they do,
+ * new transactions gather, so a proposal grows with the load instead of the validators receiving more,
+ * smaller proposals than they can order. A proposal is sent when a slot is free and it holds
+ * {@code batchSizeMax} transactions or its oldest transaction has waited {@code lingerMillis}; each
+ * caller's future completes with its own outcome.
  */
 public final class ProposalBatcher implements AutoCloseable {
 
@@ -26,15 +30,17 @@ public final class ProposalBatcher implements AutoCloseable {
     private final String proposer;
     private final int batchSizeMax;
     private final long lingerMillis;
+    private final Semaphore inFlight;
     private final Thread worker;
     private volatile boolean running = true;
 
     public ProposalBatcher(Function<Proposal, CompletableFuture<List<Outcome>>> submit, String proposer,
-            int batchSizeMax, long lingerMillis, int queueCapacity) {
+            int batchSizeMax, long lingerMillis, int inFlightMax, int queueCapacity) {
         this.submit = submit;
         this.proposer = proposer;
         this.batchSizeMax = batchSizeMax;
         this.lingerMillis = lingerMillis;
+        this.inFlight = new Semaphore(inFlightMax);
         this.queue = new LinkedBlockingQueue<>(queueCapacity);
         this.worker = Thread.ofPlatform().name("proposal-batcher").daemon().start(this::run);
     }
@@ -66,8 +72,9 @@ public final class ProposalBatcher implements AutoCloseable {
                 if (first == null) {
                     continue;
                 }
-                batch.add(first);
                 long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lingerMillis);
+                batch.add(first);
+                inFlight.acquire();
                 while (batch.size() < batchSizeMax) {
                     long left = deadline - System.nanoTime();
                     Pending next = left > 0 ? queue.poll(left, TimeUnit.NANOSECONDS) : queue.poll();
@@ -76,9 +83,10 @@ public final class ProposalBatcher implements AutoCloseable {
                     }
                     batch.add(next);
                 }
-                send(List.copyOf(batch));
+                send(List.copyOf(batch)); // releases the slot once committed or failed
                 batch.clear();
             } catch (InterruptedException e) {
+                batch.forEach(pending -> pending.result().completeExceptionally(new Overloaded()));
                 Thread.currentThread().interrupt();
                 return;
             }
@@ -95,6 +103,7 @@ public final class ProposalBatcher implements AutoCloseable {
             committed = CompletableFuture.failedFuture(e);
         }
         committed.whenComplete((outcomes, error) -> {
+            inFlight.release();
             for (int i = 0; i < batch.size(); i++) {
                 if (error != null) {
                     batch.get(i).result().completeExceptionally(error);
@@ -105,9 +114,20 @@ public final class ProposalBatcher implements AutoCloseable {
         });
     }
 
+    /**
+     * Stops taking transactions and sends what is queued, waiting up to 5 s for slots; transactions still
+     * queued after that fail with {@link Overloaded}.
+     */
     @Override
     public void close() throws InterruptedException {
         running = false;
         worker.join(TimeUnit.SECONDS.toMillis(5));
+        if (worker.isAlive()) {
+            worker.interrupt();
+            worker.join(TimeUnit.SECONDS.toMillis(1));
+        }
+        for (Pending pending; (pending = queue.poll()) != null; ) {
+            pending.result().completeExceptionally(new Overloaded());
+        }
     }
 }

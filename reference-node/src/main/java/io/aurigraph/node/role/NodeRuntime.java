@@ -1,6 +1,5 @@
 package io.aurigraph.node.role;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.aurigraph.node.consensus.ClusterSpec;
 import io.aurigraph.node.consensus.LedgerClient;
 import io.aurigraph.node.consensus.ProposalBatcher;
@@ -16,7 +15,6 @@ import jakarta.enterprise.event.Observes;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
-import java.net.URI;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.util.List;
@@ -34,7 +32,6 @@ public class NodeRuntime {
     private static final Logger LOG = Logger.getLogger(NodeRuntime.class);
 
     private final NodeSettings settings;
-    private final ObjectMapper json;
     private Role role;
     private String id;
     private Validator validator;
@@ -42,9 +39,8 @@ public class NodeRuntime {
     private ProposalBatcher batcher;
     private BlockFollower follower;
 
-    public NodeRuntime(NodeSettings settings, ObjectMapper json) {
+    public NodeRuntime(NodeSettings settings) {
         this.settings = settings;
-        this.json = json;
     }
 
     void start(@Observes StartupEvent event) throws IOException {
@@ -56,10 +52,9 @@ public class NodeRuntime {
             case BUSINESS -> {
                 client = new LedgerClient(cluster(), settings.commitTimeoutMillis());
                 batcher = new ProposalBatcher(client::submit, id, settings.batchSizeMax(), settings.batchLingerMillis(),
-                        settings.queueCapacity());
+                        settings.proposalsInFlightMax(), settings.queueCapacity());
             }
-            case SLIM -> follower = new BlockFollower(
-                    settings.upstreams().orElse(List.of()).stream().map(URI::create).toList(), json,
+            case SLIM -> follower = new BlockFollower(settings.upstreams().orElse(List.of()),
                     settings.recentBlocksMax(), settings.followIntervalMillis());
         }
         LOG.infof("started as %s node %s", role.label(), id);

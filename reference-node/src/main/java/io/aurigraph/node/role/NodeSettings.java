@@ -41,6 +41,13 @@ public interface NodeSettings {
     @WithDefault("2")
     long batchLingerMillis();
 
+    /**
+     * Proposals a business node has awaiting commit at once; transactions arriving meanwhile gather into
+     * the next one.
+     */
+    @WithDefault("2")
+    int proposalsInFlightMax();
+
     /** Transactions a business node queues before it answers 503. */
     @WithDefault("20000")
     int queueCapacity();
@@ -49,7 +56,10 @@ public interface NodeSettings {
     @WithDefault("5000")
     long commitTimeoutMillis();
 
-    /** Base URLs of the nodes a slim node follows (validators or business nodes), tried in order. */
+    /**
+     * The gRPC API ({@code host:port}) of the nodes a slim node follows (validators or business nodes),
+     * tried in order.
+     */
     Optional<List<String>> upstreams();
 
     /** How often a slim node asks its upstream for new blocks, in milliseconds. */

@@ -1,35 +1,36 @@
 package io.aurigraph.node.slim;
 
-import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.aurigraph.node.api.LedgerGrpcService;
+import io.aurigraph.node.grpc.Blocks;
+import io.aurigraph.node.grpc.BlocksAfterRequest;
+import io.aurigraph.node.grpc.LedgerGrpc;
 import io.aurigraph.node.ledger.Block;
 import io.aurigraph.node.ledger.RecentBlocks;
-import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.time.Duration;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.StatusRuntimeException;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 
 /**
- * A slim node's view of the chain: polls upstream nodes for finalized blocks above its height, checks that
- * each one extends its head (same previous hash), and keeps the newest ones for reads.
+ * A slim node's view of the chain: asks upstream nodes (validators or business nodes, over their gRPC API on
+ * 9004) for finalized blocks above its height, checks that each one extends its head (same previous hash),
+ * and keeps the newest ones for reads. On an upstream that does not answer it moves to the next one.
  */
 public final class BlockFollower implements AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(BlockFollower.class);
-    private static final int FETCH_LIMIT = 500;
+    private static final Pattern TARGET = Pattern.compile("[A-Za-z0-9.-]+:[0-9]{1,5}");
+    private static final long DEADLINE_MILLIS = 2_000;
 
-    private final List<URI> upstreams;
-    private final ObjectMapper json;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private final List<String> upstreams;
+    private final List<ManagedChannel> channels;
     private final RecentBlocks recent;
     private final AtomicLong upstreamHeight = new AtomicLong();
     private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
@@ -37,12 +38,24 @@ public final class BlockFollower implements AutoCloseable {
     private volatile long lastContactMillis;
     private int next;
 
-    public BlockFollower(List<URI> upstreams, ObjectMapper json, int recentBlocksMax, long intervalMillis) {
+    /**
+     * Follows {@code upstreams}, each {@code host:port} of a node's gRPC API, asking every
+     * {@code intervalMillis}.
+     */
+    public BlockFollower(List<String> upstreams, int recentBlocksMax, long intervalMillis) {
         if (upstreams.isEmpty()) {
             throw new IllegalArgumentException("a slim node needs at least one upstream (aurigraph.upstreams)");
         }
+        for (String upstream : upstreams) {
+            if (!TARGET.matcher(upstream).matches()) {
+                throw new IllegalArgumentException("upstream '" + upstream
+                        + "' is not host:port of a node's gRPC API (for example validator-0.validators:9004)");
+            }
+        }
         this.upstreams = List.copyOf(upstreams);
-        this.json = json;
+        this.channels = upstreams.stream()
+                .map(u -> (ManagedChannel) ManagedChannelBuilder.forTarget(u).usePlaintext().build())
+                .toList();
         this.recent = new RecentBlocks(recentBlocksMax);
         poller.scheduleWithFixedDelay(this::poll, 0, intervalMillis, TimeUnit.MILLISECONDS);
     }
@@ -71,18 +84,18 @@ public final class BlockFollower implements AutoCloseable {
     }
 
     private void poll() {
-        URI upstream = upstreams.get(next);
+        int index = next;
         try {
-            List<Block> blocks = fetch(upstream.resolve("/api/v11/blocks?after=" + height() + "&limit=" + FETCH_LIMIT));
-            Optional<Block> head = fetchLatest(upstream);
+            Blocks answer = LedgerGrpc.newBlockingStub(channels.get(index))
+                    .withDeadlineAfter(DEADLINE_MILLIS, TimeUnit.MILLISECONDS)
+                    .blocksAfter(BlocksAfterRequest.newBuilder()
+                            .setAfterHeight(height()).setLimit(LedgerGrpcService.LIMIT_MAX).build());
             lastContactMillis = System.currentTimeMillis();
-            head.ifPresent(block -> upstreamHeight.set(block.height()));
-            append(blocks);
-        } catch (IOException | RuntimeException e) {
-            LOG.debugf("upstream %s did not answer: %s", upstream, e.getMessage());
-            next = (next + 1) % upstreams.size();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            upstreamHeight.set(answer.getHeadHeight());
+            append(answer.getBlocksList().stream().map(LedgerGrpcService::block).toList());
+        } catch (StatusRuntimeException e) {
+            LOG.debugf("upstream %s did not answer: %s", upstreams.get(index), e.getStatus());
+            next = (index + 1) % upstreams.size();
         }
     }
 
@@ -98,32 +111,9 @@ public final class BlockFollower implements AutoCloseable {
         }
     }
 
-    private List<Block> fetch(URI uri) throws IOException, InterruptedException {
-        HttpResponse<byte[]> response = http.send(
-                HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(2)).GET().build(),
-                HttpResponse.BodyHandlers.ofByteArray());
-        if (response.statusCode() != 200) {
-            throw new IOException(uri + " answered " + response.statusCode());
-        }
-        return json.readValue(response.body(), new TypeReference<List<Block>>() { });
-    }
-
-    private Optional<Block> fetchLatest(URI upstream) throws IOException, InterruptedException {
-        HttpResponse<byte[]> response = http.send(
-                HttpRequest.newBuilder(upstream.resolve("/api/v11/blocks/latest")).timeout(Duration.ofSeconds(2))
-                        .GET().build(),
-                HttpResponse.BodyHandlers.ofByteArray());
-        if (response.statusCode() == 404) {
-            return Optional.empty();
-        }
-        if (response.statusCode() != 200) {
-            throw new IOException(upstream + " answered " + response.statusCode());
-        }
-        return Optional.of(json.readValue(response.body(), Block.class));
-    }
-
     @Override
     public void close() {
         poller.shutdownNow();
+        channels.forEach(ManagedChannel::shutdownNow);
     }
 }

@@ -5,6 +5,7 @@ import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.startsWith;
 
+import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import org.junit.jupiter.api.Test;
 
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.Test;
  * problem document for every bad request.
  */
 @QuarkusTest
+@WithTestResource(GrpcPortResource.class)
 class SlimApiTest {
 
     @Test
@@ -58,9 +60,31 @@ class SlimApiTest {
     void theProcessIsLiveButNotReadyWithoutAnUpstream() {
         given().when().get("/q/health/live").then().statusCode(200);
         given().when().get("/q/health/ready").then().statusCode(503)
-                .body("checks[0].data.reason", startsWith("no upstream has answered"));
+                .body("checks.find { it.name == 'aurigraph-slim' }.data.reason", startsWith("no upstream has answered"));
         given().when().get("/api/v11/health").then().statusCode(503)
                 .body("status", equalTo("DOWN")).body("role", equalTo("slim"));
+    }
+
+    @Test
+    void theGrpcHealthServiceSaysNotServingWhileNotReady() throws Exception {
+        // The health service follows readiness once a second.
+        Thread.sleep(1_500);
+        var channel = io.grpc.ManagedChannelBuilder.forAddress("127.0.0.1", GrpcPortResource.port).usePlaintext().build();
+        try {
+            var health = grpc.health.v1.HealthGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(10, java.util.concurrent.TimeUnit.SECONDS);
+            org.junit.jupiter.api.Assertions.assertEquals(
+                    grpc.health.v1.HealthOuterClass.HealthCheckResponse.ServingStatus.NOT_SERVING,
+                    health.check(grpc.health.v1.HealthOuterClass.HealthCheckRequest.getDefaultInstance()).getStatus());
+            // And its Ledger service refuses submissions as the REST API does (this is not a business node).
+            var error = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class,
+                    () -> io.aurigraph.node.grpc.LedgerGrpc.newBlockingStub(channel).submit(
+                            io.aurigraph.node.grpc.Transaction.newBuilder().setId("a").setSender("x")
+                                    .setRecipient("y").setAmount(1).build()));
+            org.junit.jupiter.api.Assertions.assertEquals(io.grpc.Status.Code.UNIMPLEMENTED, error.getStatus().getCode());
+        } finally {
+            channel.shutdownNow();
+        }
     }
 
     @Test

@@ -12,6 +12,8 @@ import java.util.stream.Collectors;
 public class ValidatorGroupResource implements QuarkusTestResourceLifecycleManager {
 
     static TestGroup group;
+    /** The port of the business node's gRPC API in this test. */
+    static int grpcPort;
 
     @Override
     public Map<String, String> start() {
@@ -23,8 +25,9 @@ public class ValidatorGroupResource implements QuarkusTestResourceLifecycleManag
         String peers = group.cluster().peers().stream()
                 .map(p -> p.getId() + "=" + p.getAddress())
                 .collect(Collectors.joining(","));
+        grpcPort = GrpcPortResource.freePort();
         return Map.of("aurigraph.role", "business", "aurigraph.id", "business-test", "aurigraph.peers", peers,
-                "aurigraph.revision", "test-revision");
+                "aurigraph.revision", "test-revision", "quarkus.grpc.server.test-port", String.valueOf(grpcPort));
     }
 
     @Override

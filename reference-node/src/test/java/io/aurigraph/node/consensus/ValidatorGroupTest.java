@@ -31,7 +31,7 @@ class ValidatorGroupTest {
     void startGroup() throws Exception {
         group = new TestGroup(4, dataRoot);
         client = new LedgerClient(group.cluster(), 3_000);
-        batcher = new ProposalBatcher(client::submit, "business-0", 200, 2, 10_000);
+        batcher = new ProposalBatcher(client::submit, "business-0", 200, 2, 2, 10_000);
     }
 
     @AfterEach

@@ -1,0 +1,31 @@
+package io.aurigraph.node.api;
+
+import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.util.Map;
+
+/** Puts the app's gRPC server of a {@code @QuarkusTest} on a free port the test knows. */
+public class GrpcPortResource implements QuarkusTestResourceLifecycleManager {
+
+    static int port;
+
+    static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public Map<String, String> start() {
+        port = freePort();
+        return Map.of("quarkus.grpc.server.test-port", String.valueOf(port));
+    }
+
+    @Override
+    public void stop() {
+    }
+}

@@ -53,7 +53,7 @@ node-test: jdk ## The reference node's own tests (unit, in-process validator gro
 	$(MVN) verify
 
 .PHONY: devnet
-devnet: venv jdk ## 4 validators, 2 business and 1 slim node as local processes, loaded; prints TPS, p99, agreement
+devnet: venv jdk ## 4 validators, 2 business and 1 slim node as local processes, offered fixed rates; prints TPS, p50/p99 per rate, the rate sustained with p99 < 100 ms, agreement
 	$(MVN) --quiet package -DskipTests
 	$(PYTHON) -m tools.devnet $(DEVNET_ARGS)
 

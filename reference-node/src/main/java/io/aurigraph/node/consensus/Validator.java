@@ -4,6 +4,7 @@ import java.io.Closeable;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.apache.ratis.conf.RaftProperties;
@@ -22,6 +23,8 @@ import org.apache.ratis.util.TimeDuration;
  */
 public final class Validator implements Closeable {
 
+    private static final System.Logger LOG = System.getLogger(Validator.class.getName());
+
     /** Settings of one validator. {@code snapshotEveryEntries} bounds the log replayed after a restart. */
     public record Settings(String id, ClusterSpec cluster, Path dataDir, long snapshotEveryEntries, int recentBlocksMax) {
     }
@@ -29,6 +32,7 @@ public final class Validator implements Closeable {
     private final Settings settings;
     private final LedgerStateMachine stateMachine;
     private final RaftServer server;
+    private volatile boolean closed;
 
     private Validator(Settings settings, LedgerStateMachine stateMachine, RaftServer server) {
         this.settings = settings;
@@ -67,7 +71,56 @@ public final class Validator implements Closeable {
                 .setOption(existing ? RaftStorage.StartupOption.RECOVER : RaftStorage.StartupOption.FORMAT)
                 .build();
         server.start();
-        return new Validator(settings, stateMachine, server);
+        Validator validator = new Validator(settings, stateMachine, server);
+        if (!existing) {
+            Thread.ofVirtual().name("readmit-" + settings.id()).start(validator::readmitIfStranded);
+        }
+        return validator;
+    }
+
+    /** How long a validator that started empty waits to receive the group's log before asking to be re-admitted. */
+    static final Duration STRANDED_AFTER = Duration.ofSeconds(5);
+    /** How long it keeps watching (a group that is still electing its first leader, for example). */
+    private static final Duration STRANDED_WATCH = Duration.ofMinutes(10);
+
+    /**
+     * For a validator started on an empty data directory: if the group already has blocks and none of its log
+     * or snapshots reach this member within {@link #STRANDED_AFTER}, the member lost its data and the leader
+     * still believes it holds its old log (Ratis 3.3 keeps probing the old position, RATIS-2523), so the
+     * member asks the group to take it out and back in ({@link LedgerClient#readmit}). A brand-new group never
+     * triggers this: its members receive the first leader's entry within milliseconds.
+     */
+    private void readmitIfStranded() {
+        long deadline = System.nanoTime() + STRANDED_WATCH.toNanos();
+        try (LedgerClient client = new LedgerClient(settings.cluster(), 3_000)) {
+            while (!closed && System.nanoTime() < deadline) {
+                Thread.sleep(STRANDED_AFTER);
+                if (closed || receivedFromGroup()) {
+                    return;
+                }
+                try {
+                    if (client.latest().isEmpty()) {
+                        continue;
+                    }
+                    LOG.log(System.Logger.Level.WARNING, "validator {0} started with an empty data directory and has"
+                            + " received none of the group''s history; asking the group to re-admit it", settings.id());
+                    client.readmit(settings.cluster(), settings.id());
+                    LOG.log(System.Logger.Level.INFO, "validator {0} re-admitted; catching up", settings.id());
+                    return;
+                } catch (IOException | RuntimeException e) {
+                    LOG.log(System.Logger.Level.DEBUG, "re-admission of {0} not possible yet: {1}", settings.id(), e);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "closing the re-admission client failed", e);
+        }
+    }
+
+    /** Whether any log entry or snapshot of the group has reached this member. */
+    private boolean receivedFromGroup() {
+        return division().getRaftLog().getLastEntryTermIndex() != null || stateMachine.getLatestSnapshot() != null;
     }
 
     public String id() {
@@ -124,6 +177,7 @@ public final class Validator implements Closeable {
 
     @Override
     public void close() throws IOException {
+        closed = true;
         server.close();
     }
 }

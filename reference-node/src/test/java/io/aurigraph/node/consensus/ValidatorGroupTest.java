@@ -80,6 +80,7 @@ class ValidatorGroupTest {
     @Test
     void theLeaderKilledUnderLoadIsReplacedAndNoAcknowledgedTransactionIsLost() throws Exception {
         Set<String> acknowledged = ConcurrentHashMap.newKeySet();
+        Set<String> failures = ConcurrentHashMap.newKeySet();
         List<CompletableFuture<Outcome>> inFlight = new ArrayList<>();
         long termBefore = group.get(group.leaderIndex()).term();
 
@@ -89,6 +90,8 @@ class ValidatorGroupTest {
             inFlight.add(batcher.submit(tx(id)).whenComplete((outcome, error) -> {
                 if (error == null && outcome.status() == Outcome.Status.COMMITTED) {
                     acknowledged.add(id);
+                } else if (error != null) {
+                    failures.add(String.valueOf(error));
                 }
             }));
             if (i == 1_000) {
@@ -105,7 +108,7 @@ class ValidatorGroupTest {
         group.awaitAgreement();
         Validator newLeader = group.get(group.leaderIndex());
         assertTrue(newLeader.term() > termBefore, "the new leader was elected in a later term");
-        assertTrue(acknowledged.size() > 1_000, "load went on after the leader died: " + acknowledged.size());
+        assertTrue(acknowledged.size() > 1_000, "load went on after the leader died: " + acknowledged.size() + " acknowledged; failures: " + failures);
         for (Validator v : group.running()) {
             for (String id : acknowledged) {
                 assertTrue(v.ledger().heightOf(id).isPresent(), v.id() + " lost acknowledged " + id);
@@ -146,8 +149,8 @@ class ValidatorGroupTest {
 
         commitAll("after", 500);
 
+        // It asks the group to re-admit it by itself (Validator.readmitIfStranded).
         Validator rejoined = group.start(follower);
-        client.readmit(group.cluster(), rejoined.id());
         group.awaitAgreement();
         assertEquals(801, rejoined.ledger().transactionCount());
         assertTrue(rejoined.ledger().heightOf("before-0").isPresent());

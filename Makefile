@@ -46,7 +46,7 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint unit node-test devnet-check integration docs-check ## The whole suite (what CI runs)
+test: setup lint unit node-test devnet-check images-test integration docs-check ## The whole suite (what CI runs)
 
 .PHONY: node-test
 node-test: jdk ## The reference node's own tests (unit, in-process validator group, HTTP API)
@@ -61,6 +61,26 @@ devnet: venv jdk ## 4 validators, 2 business and 1 slim node as local processes,
 devnet-check: ## A short devnet run: all 7 nodes start, commit under load and agree
 	$(MAKE) devnet DEVNET_ARGS="--rates 50 --seconds 3 --warmup 0"
 
+.PHONY: docker-engine
+docker-engine: ## Start a Docker engine here if none answers (installs Debian's docker.io when missing)
+	tools/docker_engine.sh
+
+.PHONY: bases
+bases: docker-engine ## Make (or load from the cache) the Debian-based builder and runtime base images
+	docker/bases/build.sh
+
+.PHONY: images
+images: venv bases ## Build the three node images (IMAGES_ARGS, e.g. --source DIR) and print role, size, bar, baseline
+	$(PYTHON) -m tools.images --no-bases $(IMAGES_ARGS)
+
+.PHONY: images-test
+images-test: venv bases ## The images built for real and checked: size, no shell, non-root, read-only, layers, AOT
+	$(PYTHON) -m pytest tests/images
+
+.PHONY: dockerfiles
+dockerfiles: venv ## Regenerate docker/Dockerfile.<role> from docker/Dockerfile.in
+	$(PYTHON) -m tools.gen_dockerfiles
+
 .PHONY: jdk
 jdk:
 	@test -x "$(JAVA_HOME)/bin/javac" || { echo "the reference node needs a JDK 21 or newer: set JAVA_HOME (none found under /usr/lib/jvm)"; exit 1; }
@@ -74,10 +94,12 @@ integration: setup ## The real CLI through the Automation API: local stack up, c
 	$(PYTHON) -m pytest tests/integration
 
 .PHONY: lint
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and hadolint
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
+	$(VENV)/bin/hadolint docker/Dockerfile.business docker/Dockerfile.slim docker/Dockerfile.validator \
+	  docker/bases/Dockerfile.builder docker/bases/Dockerfile.runtime
 
 .PHONY: docs
 docs: venv ## Regenerate the reference tables in docs/reference/
@@ -87,6 +109,7 @@ docs: venv ## Regenerate the reference tables in docs/reference/
 docs-check: venv ## Fail when a generated document differs from what its source would generate
 	$(PYTHON) -m tools.gen_config_reference | diff -u docs/reference/config.md - \
 	  || { echo "docs/reference/config.md is stale: run 'make docs'"; exit 1; }
+	$(PYTHON) -m tools.gen_dockerfiles --check
 
 .PHONY: setup
 setup: venv toolchain

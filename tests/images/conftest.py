@@ -1,0 +1,49 @@
+"""The node images, built for real on the Docker engine (make images-test starts one and makes the bases).
+
+No engine or no bases is a failure here, never a skip: these tests are the proof that the images work.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from components.roles import ROLES
+from tools import images
+
+REPOSITORY = "aurigraph-test"
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([images.DOCKER, *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def inspect(reference: str) -> dict[str, object]:
+    result: dict[str, object] = json.loads(docker("image", "inspect", reference).stdout)[0]
+    return result
+
+
+@pytest.fixture(scope="session")
+def built() -> dict[str, images.Built]:
+    """The three images of the reference node at this commit."""
+    images.check_engine()
+    values = images.build_args(images.DEFAULT_SOURCE, "test")
+    return {role: images.build(role, images.DEFAULT_SOURCE, REPOSITORY, values) for role in ROLES}
+
+
+@pytest.fixture
+def network() -> Iterator[str]:
+    name = "aurigraph-test-net"
+    docker("network", "rm", name, check=False)
+    docker("network", "create", name)
+    yield name
+    containers = docker("ps", "-aq", "--filter", f"network={name}").stdout.split()
+    if containers:
+        docker("rm", "-f", *containers, check=False)
+    docker("network", "rm", name, check=False)
+    volumes = docker("volume", "ls", "-q", "--filter", "name=aurigraph-test-").stdout.split()
+    if volumes:
+        docker("volume", "rm", "-f", *volumes, check=False)

@@ -1,0 +1,213 @@
+"""The three images: within their size bars, no shell, non-root, serving read-only, the validator's AOT cache,
+and one clear message for each bad input of `make images`."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from components.roles import ROLES, SIZE_BAR_MB
+from tests.images.conftest import docker, inspect
+from tools import images
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_image_is_within_its_size_bar(built: dict[str, images.Built], role: str) -> None:
+    assert built[role].size_mb <= SIZE_BAR_MB[role], f"{role}: {built[role].size_mb:.1f} MB"
+
+
+def files_of(reference: str) -> set[str]:
+    container = docker("create", reference, "/none").stdout.strip()
+    try:
+        exported = docker_bytes("export", container)
+    finally:
+        docker("rm", container)
+    with tarfile.open(fileobj=io.BytesIO(exported)) as archive:
+        return {member.name.removeprefix("./") for member in archive.getmembers()}
+
+
+def docker_bytes(*args: str) -> bytes:
+    import subprocess
+
+    return subprocess.run([images.DOCKER, *args], capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_runtime_has_no_shell_or_package_manager_and_runs_as_user_10001(
+    built: dict[str, images.Built], role: str
+) -> None:
+    files = files_of(built[role].reference)
+    for path in ("bin/sh", "usr/bin/sh", "bin/bash", "usr/bin/bash", "usr/bin/dpkg", "usr/bin/apt", "bin/busybox"):
+        assert path not in files, f"{role} image contains {path}"
+    assert "opt/java/bin/java" in files
+    config = inspect(built[role].reference)["Config"]
+    assert isinstance(config, dict)
+    assert config["User"] == "10001:10001"
+    assert config["Env"] and f"AURIGRAPH_ROLE={role}" in config["Env"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.revision"] == images.build_args(images.DEFAULT_SOURCE, "x")["REVISION"]
+    assert labels["io.aurigraph.role"] == role
+    # The client refuses to start a shell: there is none.
+    result = docker("run", "--rm", "--entrypoint", "/bin/sh", built[role].reference, "-c", "true", check=False)
+    assert result.returncode != 0 and "no such file or directory" in result.stderr.lower()
+
+
+def http(url: str, body: dict[str, object] | None = None) -> tuple[int, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except OSError:
+        return 0, None
+
+
+def published(container: str) -> str:
+    port = docker("port", container, "9003/tcp").stdout.split()[0].rsplit(":", 1)[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def await_ready(base: str, container: str) -> None:
+    deadline = time.monotonic() + 120
+    while http(base + "/q/health/ready")[0] != 200:
+        if time.monotonic() > deadline:
+            logs = docker("logs", container, check=False)
+            pytest.fail(f"{container} not ready within 120 s:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+        time.sleep(0.5)
+
+
+def run_node(network: str, name: str, reference: str, *env: str, data: str | None = None) -> str:
+    """Runs a node read-only, with every capability dropped; ``data`` (a volume) becomes its data dir."""
+    args = [
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--network-alias",
+        name,
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "-p",
+        "127.0.0.1::9003",
+    ]
+    for item in env:
+        args += ["-e", item]
+    if data:
+        args += ["-v", f"{data}:/var/lib/aurigraph"]
+    docker(*args, reference)
+    return name
+
+
+def test_the_three_images_serve_a_network_read_only_and_unprivileged(
+    built: dict[str, images.Built], network: str
+) -> None:
+    peers = "AURIGRAPH_PEERS=validator-0=validator-0:9005"
+    docker("volume", "rm", "-f", "aurigraph-test-data", check=False)
+    # The validator keeps its data on a volume, as in a StatefulSet; the root filesystem stays read-only.
+    validator = run_node(
+        network,
+        "validator-0",
+        built["validator"].reference,
+        "AURIGRAPH_ID=validator-0",
+        peers,
+        data="aurigraph-test-data",
+    )
+    business = run_node(network, "business-0", built["business"].reference, "AURIGRAPH_ID=business-0", peers)
+    slim = run_node(
+        network, "slim-0", built["slim"].reference, "AURIGRAPH_ID=slim-0", "AURIGRAPH_UPSTREAMS=validator-0:9004"
+    )
+    for container in (validator, business, slim):
+        await_ready(published(container), container)
+
+    status, answer = http(
+        published(business) + "/api/v11/transactions",
+        {"id": "image-1", "sender": "alice", "recipient": "bob", "amount": 7},
+    )
+    assert status == 201, answer
+    assert isinstance(answer, dict)
+    deadline = time.monotonic() + 30
+    while True:
+        status, block = http(published(slim) + "/api/v11/blocks/latest")
+        if status == 200 and isinstance(block, dict) and block["height"] >= answer["height"]:
+            break
+        assert time.monotonic() < deadline, f"the slim node did not reach height {answer['height']}: {block}"
+        time.sleep(0.5)
+    for container in (validator, business, slim):
+        pid = docker("inspect", "-f", "{{.State.Pid}}", container).stdout.strip()
+        uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
+        assert uids.split()[1:] == ["10001"] * 4, f"{container}: {uids}"
+    docker("volume", "rm", "-f", "aurigraph-test-data", check=False)
+
+
+def test_the_validator_maps_its_aot_cache(built: dict[str, images.Built], network: str) -> None:
+    options = "JDK_JAVA_OPTIONS=-XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError -Xlog:aot"
+    docker("volume", "rm", "-f", "aurigraph-test-aot", check=False)
+    name = run_node(
+        network,
+        "validator-aot",
+        built["validator"].reference,
+        "AURIGRAPH_ID=validator-aot",
+        "AURIGRAPH_PEERS=validator-aot=validator-aot:9005",
+        options,
+        data="aurigraph-test-aot",
+    )
+    await_ready(published(name), name)
+    logs = docker("logs", name).stdout + docker("logs", name).stderr
+    assert "Opened AOT cache /app/app.aot" in logs, logs[:2000]
+    assert "Unable to map" not in logs and "mismatch" not in logs, logs[:4000]
+
+
+def bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    before = docker("images", "-q", "aurigraph-bad/*").stdout
+    assert images.main([*argv, "--no-bases", "--repository", "aurigraph-bad"]) == 2
+    assert docker("images", "-q", "aurigraph-bad/*").stdout == before == ""
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+def test_an_unknown_role_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bad_input(["--roles", "business,miner"], capsys) == (
+        "images: unknown role 'miner': expected one of business, slim, validator"
+    )
+
+
+def test_a_missing_source_directory_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert bad_input(["--source", str(tmp_path / "nowhere")], capsys) == (
+        f"images: source directory {tmp_path / 'nowhere'} does not exist"
+    )
+
+
+def test_a_tree_without_pom_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert bad_input(["--source", str(tmp_path)], capsys) == f"images: {tmp_path} has no pom.xml: not a Maven project"
+
+
+def test_a_maven_project_without_quarkus_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "pom.xml").write_text("<project><artifactId>plain</artifactId></project>")
+    assert bad_input(["--source", str(tmp_path)], capsys) == (
+        f"images: {tmp_path / 'pom.xml'} does not use quarkus-maven-plugin: not a Quarkus application"
+    )
+
+
+def test_no_engine_is_one_clear_message(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert images.main(["--no-bases", "--repository", "aurigraph-bad"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "images: no Docker engine answers at unix:///nonexistent/docker.sock: start one (`make docker-engine`)"
+    )

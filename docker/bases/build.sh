@@ -101,6 +101,8 @@ if [ -z "${key_changed:-}" ]; then
     mkdir -p "$cache"
     "$docker_cli" save "${images[@]}" > "$cache/images.tar.part"
     mv "$cache/images.tar.part" "$cache/images.tar"
+    # One entry is enough (1.5 GB each, mostly the JDK's debug symbols in the builder): drop older keys.
+    find "$cache_root" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
 fi
 for image in "${images[@]}"; do
     printf 'bases: %-32s %s MB\n' "$image" \

@@ -73,8 +73,12 @@ bases: docker-engine ## Make (or load from the cache) the Debian-based builder a
 images: venv bases ## Build the three node images (IMAGES_ARGS, e.g. --source DIR) and print role, size, bar, baseline
 	$(PYTHON) -m tools.images --no-bases $(IMAGES_ARGS)
 
+.PHONY: registry
+registry: ## Start an OCI registry on loopback (Debian's docker-registry; REGISTRY_ADDR, default 127.0.0.1:5000)
+	tools/registry.sh
+
 .PHONY: images-test
-images-test: venv bases ## The images built for real and checked: size, no shell, non-root, read-only, layers, AOT
+images-test: venv bases registry ## The images built for real and checked: size, no shell, non-root, read-only, AOT, push
 	$(PYTHON) -m pytest tests/images
 
 .PHONY: dockerfiles

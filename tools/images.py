@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +41,7 @@ class Built:
     image_id: str
     size_bytes: int
     seconds: float
+    pushed: str | None = None  # the digest-pinned reference in the registry, once pushed
 
     @property
     def size_mb(self) -> float:
@@ -65,6 +69,42 @@ def check_engine() -> None:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         raise InputError(f"no Docker engine answers at {where}: start one (`make docker-engine`)") from error
+
+
+def check_registry(address: str) -> str:
+    """A registry must answer the distribution API's base endpoint at ``address`` (host:port)."""
+    if not re.fullmatch(r"[A-Za-z0-9.-]+:[0-9]{1,5}", address):
+        raise InputError(f"registry {address!r} is not host:port")
+    try:
+        with urllib.request.urlopen(f"http://{address}/v2/", timeout=5):
+            return address
+    except urllib.error.HTTPError as error:
+        if error.code == 401:  # answers, and wants credentials: docker login has them
+            return address
+        raise InputError(f"registry {address} answered {error.code} at /v2/: not a registry") from error
+    except OSError as error:
+        raise InputError(f"registry {address} is unreachable ({error}): start one (`make registry`)") from error
+
+
+def push(built: Built, registry: str) -> Built:
+    """Pushes ``built`` with its tags to ``registry``; returns it with the pushed digest reference."""
+    name = built.reference.split(":", 1)[0]
+    remote = f"{registry}/{name}"
+    for tag in (built.reference.split(":", 1)[1], "latest"):
+        subprocess.run([DOCKER, "tag", built.reference, f"{remote}:{tag}"], check=True)
+        result = subprocess.run([DOCKER, "push", f"{remote}:{tag}"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"images: pushing {remote}:{tag} failed: {result.stderr.strip()}")
+    digests = json.loads(
+        subprocess.run(
+            [DOCKER, "image", "inspect", "-f", "{{json .RepoDigests}}", built.reference],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    pinned = next(d for d in digests if d.startswith(remote + "@"))
+    return Built(built.role, built.reference, built.image_id, built.size_bytes, built.seconds, pinned)
 
 
 def parse_roles(text: str) -> list[str]:
@@ -124,7 +164,7 @@ def table(built: list[Built]) -> str:
         rows.append(
             (
                 b.role,
-                b.reference,
+                b.pushed or b.reference,
                 b.image_id.removeprefix("sha256:")[:12],
                 f"{b.size_mb:.1f} MB",
                 f"{SIZE_BAR_MB[b.role]} MB",
@@ -144,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repository", default="aurigraph", help="local repository name of the images")
     parser.add_argument("--version", default="unreleased", help="the images' version label")
     parser.add_argument("--no-bases", action="store_true", help="do not (re)make the base images first")
+    parser.add_argument("--push", metavar="HOST:PORT", help="push the images to this registry and print digests")
     args = parser.parse_args(argv)
     try:
         roles = parse_roles(args.roles)
         source = check_source(args.source)
         check_engine()
+        if args.push:
+            check_registry(args.push)
     except InputError as error:
         print(f"images: {error}", file=sys.stderr)
         return 2
@@ -156,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([str(ROOT / "docker" / "bases" / "build.sh")], check=True)
     values = build_args(source, args.version)
     built = [build(role, source, args.repository, values) for role in roles]
+    if args.push:
+        built = [push(b, args.push) for b in built]
     print(f"\n== images (source {source}, revision {values['REVISION'][:12]}) ==\n{table(built)}")
     over = [b.role for b in built if b.size_mb > SIZE_BAR_MB[b.role]]
     if over:

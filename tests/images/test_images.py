@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
 import urllib.error
@@ -211,3 +212,23 @@ def test_no_engine_is_one_clear_message(capsys: pytest.CaptureFixture[str], monk
     assert capsys.readouterr().err.strip() == (
         "images: no Docker engine answers at unix:///nonexistent/docker.sock: start one (`make docker-engine`)"
     )
+
+
+def test_an_image_pushed_to_the_loopback_registry_is_served_by_its_digest(built: dict[str, images.Built]) -> None:
+    registry = os.environ.get("REGISTRY_ADDR", "127.0.0.1:5000")
+    pushed = images.push(built["slim"], images.check_registry(registry))
+    assert pushed.pushed is not None and pushed.pushed.startswith(f"{registry}/aurigraph-test/slim@sha256:")
+    digest = pushed.pushed.split("@", 1)[1]
+    request = urllib.request.Request(
+        f"http://{registry}/v2/aurigraph-test/slim/manifests/latest",
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Docker-Content-Digest"] == digest
+
+
+def test_an_unreachable_registry_is_one_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    message = bad_input(["--push", "127.0.0.1:9"], capsys)
+    assert message.startswith("images: registry 127.0.0.1:9 is unreachable (")
+    assert message.endswith("): start one (`make registry`)")

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Makes sure an OCI registry answers on loopback for the local stack: Debian's docker-registry (a real
+# distribution registry), no authentication, storage under build/registry. REGISTRY_ADDR (127.0.0.1:5000)
+# moves it. The Docker engine trusts registries on loopback without TLS.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+addr="${REGISTRY_ADDR:-127.0.0.1:5000}"
+
+answers() { curl -fs -o /dev/null --max-time 2 "http://$addr/v2/"; }
+
+answers && exit 0
+if ! command -v docker-registry >/dev/null; then
+    [ "$(id -u)" = 0 ] || { echo "registry: docker-registry is missing; installing it needs root" >&2; exit 1; }
+    echo "registry: installing docker-registry"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
+fi
+mkdir -p "$root/build/registry/data"
+cat > "$root/build/registry/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $root/build/registry/data
+  delete:
+    enabled: true
+http:
+  addr: $addr
+YAML
+nohup docker-registry serve "$root/build/registry/config.yml" > "$root/build/registry/registry.log" 2>&1 &
+for _ in $(seq 1 30); do
+    if answers; then
+        echo "registry: serving on $addr (log: build/registry/registry.log)"
+        exit 0
+    fi
+    sleep 0.5
+done
+tail -20 "$root/build/registry/registry.log" >&2
+echo "registry: nothing answers on $addr after 15 s (log above)" >&2
+exit 1

@@ -92,6 +92,8 @@ if ! diff -u "$here/packages.lock" "$work/packages.lock" > "$work/lock.diff" 2>&
         key_changed=1
     else
         head -40 "$work/lock.diff" >&2
+        # Leave nothing behind that a later run could take for current bases.
+        "$docker_cli" rmi "${images[@]}" >/dev/null 2>&1 || true
         fail "the Debian archive serves other package versions than docker/bases/packages.lock (diff above);" \
              "point DEBIAN_MIRROR at a snapshot of the lock's date, or accept them with AURIGRAPH_BASES_UPDATE_LOCK=1"
     fi

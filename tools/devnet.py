@@ -118,9 +118,12 @@ def start(node: Node, log_dir: Path, java_opts: list[str]) -> None:
     )
 
 
-def get_json(url: str, timeout: float = 2.0) -> tuple[int, object]:
+def http_json(url: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]:
+    """GETs ``url`` (POSTs ``body`` as JSON when given): the status and parsed answer; 0 if nothing answered."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, None
@@ -139,7 +142,7 @@ def await_ready(nodes: list[Node]) -> None:
             assert node.process is not None
             if node.process.poll() is not None:
                 raise SystemExit(f"devnet: {node.name} exited with {node.process.returncode}; see {DEVNET}/logs")
-            if get_json(node.url + "/q/health/ready")[0] == 200:
+            if http_json(node.url + "/q/health/ready")[0] == 200:
                 node.ready_seconds = time.monotonic() - node.started
                 pending.remove(node)
         time.sleep(0.2)
@@ -256,7 +259,7 @@ def agreement(validators: list[Node], slim: Node) -> tuple[bool, str]:
     for _ in range(50):
         heads = {}
         for node in [*validators, slim]:
-            status, block = get_json(node.url + "/api/v11/blocks/latest")
+            status, block = http_json(node.url + "/api/v11/blocks/latest")
             if status == 200 and isinstance(block, dict):
                 heads[node.name] = (int(block["height"]), str(block["hash"]))
         if len(heads) == len(validators) + 1 and len(set(heads.values())) == 1:

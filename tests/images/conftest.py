@@ -21,6 +21,11 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     return subprocess.run([images.DOCKER, *args], capture_output=True, text=True, check=check, timeout=timeout)
 
 
+def docker_bytes(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """As ``docker``, for output that is not text (an exported filesystem)."""
+    return subprocess.run([images.DOCKER, *args], capture_output=True, check=True, timeout=timeout)
+
+
 def inspect(reference: str) -> dict[str, object]:
     result: dict[str, object] = json.loads(docker("image", "inspect", reference).stdout)[0]
     return result

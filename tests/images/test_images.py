@@ -4,7 +4,6 @@ and one clear message for each bad input of `make images`."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 import time
@@ -15,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from components.roles import ROLES, SIZE_BAR_MB
-from tests.images.conftest import docker, inspect
+from tests.images.conftest import docker, docker_bytes, inspect
 from tools import images
+from tools.devnet import http_json
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -27,17 +27,11 @@ def test_each_image_is_within_its_size_bar(built: dict[str, images.Built], role:
 def files_of(reference: str) -> set[str]:
     container = docker("create", reference, "/none").stdout.strip()
     try:
-        exported = docker_bytes("export", container)
+        exported = docker_bytes("export", container).stdout
     finally:
         docker("rm", container)
     with tarfile.open(fileobj=io.BytesIO(exported)) as archive:
         return {member.name.removeprefix("./") for member in archive.getmembers()}
-
-
-def docker_bytes(*args: str) -> bytes:
-    import subprocess
-
-    return subprocess.run([images.DOCKER, *args], capture_output=True, check=True).stdout
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -61,15 +55,7 @@ def test_runtime_has_no_shell_or_package_manager_and_runs_as_user_10001(
 
 
 def http(url: str, body: dict[str, object] | None = None) -> tuple[int, object]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except OSError:
-        return 0, None
+    return http_json(url, body, timeout=10)
 
 
 def published(container: str) -> str:

@@ -28,17 +28,28 @@ ifeq ($(STACK),local)
 export PULUMI_CONFIG_PASSPHRASE_FILE := $(ROOT)/tools/local-stack.passphrase
 endif
 
+# The loopback registry of the local stack: its address is read from the stack's config (images.registry), so
+# that `make registry`, the bases and the stack cannot disagree.
+REGISTRY_ADDR ?= $(shell sed -n 's/^ *registry: *//p' $(ROOT)/Pulumi.local.yaml)
+export REGISTRY_ADDR
+
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  (STACK=local|staging|prod selects the stack of preview, up and destroy; local is the default)"
 
+# What building images needs on this machine: an engine (for the bases), the registry, BuildKit, the bases
+# published to the registry. The local stack builds its images, so its up and preview need it.
+.PHONY: build-env
+build-env: docker-engine bases registry buildkit
+	docker/bases/publish.sh $(REGISTRY_ADDR)
+
 .PHONY: up
-up: setup ## Bring the stack up (the local stack by default) and print what it built and rendered
+up: setup $(if $(filter local,$(STACK)),build-env) ## Bring the stack up (the local stack by default) and print what it built, pushed and rendered
 	$(PYTHON) -m tools.stack_ops up --stack $(STACK)
 
 .PHONY: preview
-preview: setup ## Show what `up` would change on STACK
+preview: setup $(if $(filter local,$(STACK)),build-env) ## Show what `up` would change on STACK
 	$(PYTHON) -m tools.stack_ops preview --stack $(STACK)
 
 .PHONY: destroy
@@ -70,15 +81,19 @@ bases: docker-engine ## Make (or load from the cache) the Debian-based builder a
 	docker/bases/build.sh
 
 .PHONY: images
-images: venv bases ## Build the three node images (IMAGES_ARGS, e.g. --source DIR) and print role, size, bar, baseline
-	$(PYTHON) -m tools.images --no-bases $(IMAGES_ARGS)
+images: venv build-env ## Build the three node images on BuildKit (IMAGES_ARGS, e.g. --source DIR, --push) and print role, size, bar, baseline
+	$(PYTHON) -m tools.images $(IMAGES_ARGS)
 
 .PHONY: registry
-registry: ## Start an OCI registry on loopback (Debian's docker-registry; REGISTRY_ADDR, default 127.0.0.1:5000)
+registry: ## Start an OCI registry on loopback (Debian's docker-registry) at the local stack's images.registry
 	tools/registry.sh
 
+.PHONY: buildkit
+buildkit: toolchain ## Start the project's BuildKit daemon and register it as the buildx builder `aurigraph`
+	tools/buildkitd.sh
+
 .PHONY: images-test
-images-test: venv bases registry ## The images built for real and checked: size, no shell, non-root, read-only, AOT, push
+images-test: venv build-env ## The images built for real and checked: size, no shell, non-root, read-only, AOT, push
 	$(PYTHON) -m pytest tests/images
 
 .PHONY: dockerfiles
@@ -94,7 +109,7 @@ unit: venv ## Unit tests with Pulumi's mocks (no CLI)
 	$(PYTHON) -m pytest tests/unit
 
 .PHONY: integration
-integration: setup ## The real CLI through the Automation API: local stack up, checked, destroyed
+integration: setup build-env ## The real CLI through the Automation API: local stack up (images built and pushed), checked, destroyed
 	$(PYTHON) -m pytest tests/integration
 
 .PHONY: lint

@@ -23,7 +23,9 @@ from components.roles import ROLES
 RELEASE_TAG_PREFIX = "v"
 SHA_TAG_PREFIX = "sha-"
 STAGING_TAG_PREFIX = "staging-"
-MUTABLE_TAGS = ("latest",)
+# `latest` moves with every release; `staging-YYYY-MM-DD` names the newest build of that day, so a second
+# build on one day moves it. Every other tag is immutable.
+MUTABLE_TAGS = ("latest", f"{STAGING_TAG_PREFIX}*")
 
 PUSH_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",

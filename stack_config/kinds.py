@@ -179,7 +179,46 @@ def _labels(raw: Any) -> Mapping[str, str]:
     return MappingProxyType(labels)
 
 
+# A registry: host[:port] and an optional path ("127.0.0.1:5000", "registry.example.com/team").
+_REGISTRY = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
+# An image reference as the Docker CLI reads it: name[:tag][@sha256:digest].
+_IMAGE = re.compile(
+    r"([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?"
+)
+_VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?")
+
+
+def _optional_matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str | None]:
+    def parse(raw: Any) -> str | None:
+        if raw is None:
+            return None
+        text = _text(raw, what)
+        if not pattern.fullmatch(text):
+            raise ValueError(f"expected {what}, got {_show(raw)}")
+        return text
+
+    return parse
+
+
+def _directory(raw: Any) -> str:
+    text = _text(raw, "a directory path")
+    if not text.strip():
+        raise ValueError("expected a directory path, got an empty string")
+    return text
+
+
 DNS_LABEL = Kind("DNS label", _dns_label)
+OPTIONAL_REGISTRY = Kind(
+    "registry host[:port][/path], optional", _optional_matching(_REGISTRY, "a registry such as 127.0.0.1:5000")
+)
+OPTIONAL_IMAGE = Kind(
+    "image reference, optional", _optional_matching(_IMAGE, "an image reference such as name:tag or name@sha256:...")
+)
+OPTIONAL_VERSION = Kind(
+    "version X.Y.Z, optional", _optional_matching(_VERSION, "a version X.Y.Z (semantic versioning, no leading v)")
+)
+DIRECTORY = Kind("directory (absolute, or relative to the project)", _directory)
 OPTIONAL_DNS_SUBDOMAIN = Kind("DNS subdomain name, optional", _optional_dns_subdomain)
 OPTIONAL_TEXT = Kind("string, optional", _optional_text)
 OPTIONAL_PATH = Kind("file path, optional", _optional_text)

@@ -11,9 +11,11 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
+import yaml
 
 from stack_config.schema import PROJECT, REQUIRED, StackConfig
 
@@ -32,6 +34,16 @@ class ConfigError(pulumi.RunError):
 
 def stack_file_name(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(project: Path, stack: str) -> dict[str, Any]:
+    """A stack file's config in the raw form the language host hands the program: scalars as text, objects
+    as JSON text (for tools that need a stack's config without running the program)."""
+    document = yaml.safe_load((project / stack_file_name(stack)).read_text()) or {}
+    return {
+        name: json.dumps(value) if isinstance(value, dict | list) else str(value)
+        for name, value in (document.get("config") or {}).items()
+    }
 
 
 def load(raw_config: Mapping[str, Any], stack: str) -> StackConfig:

@@ -18,6 +18,7 @@ from typing import Any
 
 from stack_config import kinds
 from stack_config.kinds import Kind
+from stack_config.sources import quarkus_source_problem
 
 PROJECT = "aurigraph-infra"
 
@@ -146,6 +147,54 @@ class SlimSettings:
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    """How the three node images are built (docker-build provider, BuildKit), tagged and pushed."""
+
+    registry: str | None = key(
+        "registry",
+        kinds.OPTIONAL_REGISTRY,
+        "Registry the images are pushed to, as host[:port][/path]: the local stack's is `127.0.0.1:5000` "
+        "(`make registry`; loopback registries are spoken to over plain HTTP). When unset, the stack creates "
+        "one ECR repository per role and pushes there.",
+        default=None,
+    )
+    repository_prefix: str = key(
+        "repositoryPrefix",
+        kinds.DNS_LABEL,
+        "First path segment of each image repository: images are `<registry>/<prefix>/<role>`.",
+        default="aurigraph",
+    )
+    version: str | None = key(
+        "version",
+        kinds.OPTIONAL_VERSION,
+        "Release version. When set, the images are also tagged `vX.Y.Z` (kept forever by the ECR lifecycle).",
+        default=None,
+    )
+    builder: str = key(
+        "builder",
+        kinds.DNS_LABEL,
+        "The buildx builder that builds the images; it must have BuildKit 0.13 or newer. `make buildkit` "
+        "starts the project's daemon and registers it as `aurigraph`.",
+        default="aurigraph",
+    )
+    builder_image: str | None = key(
+        "builderImage",
+        kinds.OPTIONAL_IMAGE,
+        "Base of the build stage (a JDK 25 and Maven), as the builder pulls it. Unset: the Dockerfiles' "
+        "default, the locally made `aurigraph/builder` base (docker/README.md); online users may name a public "
+        "image such as `maven:3.9-eclipse-temurin-25`.",
+        default=None,
+    )
+    runtime_image: str | None = key(
+        "runtimeImage",
+        kinds.OPTIONAL_IMAGE,
+        "Base of the runtime image (glibc, no shell, non-root). Unset: the Dockerfiles' default, the locally "
+        "made `aurigraph/runtime` base; online users may name `gcr.io/distroless/cc-debian13:nonroot`.",
+        default=None,
+    )
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """All stack configuration, as read from `Pulumi.<stack>.yaml` under the `aurigraph-infra:` namespace."""
 
@@ -177,3 +226,15 @@ class StackConfig:
     validators: ValidatorSettings = section("validators", ValidatorSettings, "Validator sizing.")
     business: BusinessSettings = section("business", BusinessSettings, "Business-node sizing.")
     slim: SlimSettings = section("slim", SlimSettings, "Slim-node sizing.")
+    app_source: str = key(
+        "appSource",
+        kinds.DIRECTORY,
+        "The Quarkus source tree the node images are built from (a Maven project using quarkus-maven-plugin), "
+        "absolute or relative to the project. The bundled reference node by default.",
+        default="reference-node",
+    )
+    images: ImageSettings = section("images", ImageSettings, "How node images are built and pushed.")
+
+    def problems(self) -> list[tuple[str, str]]:
+        problem = quarkus_source_problem(self.app_source)
+        return [("appSource", problem)] if problem else []

@@ -1,11 +1,14 @@
 """`make images`: builds the three node images from a Quarkus source tree and prints their sizes.
 
-Checks its inputs first (roles, source directory, Docker engine) and stops with one message if one is
-wrong, before anything is built. Then makes the Debian-based bases (docker/bases/build.sh, cached), builds
-docker/Dockerfile.<role> for each role with the source tree as context, tags `sha-<commit>` and `latest`,
-and prints role, image id, size, the size bar, the plan's baseline and the reduction.
+Checks its inputs first (roles, source directory, Docker engine, BuildKit builder, registry) and stops with one
+message if one is wrong, before anything is built. Then builds docker/Dockerfile.<role> for each role on the
+project's BuildKit (the buildx builder `aurigraph`, `make buildkit`), FROM the bases that `make build-env`
+published to the loopback registry, with the tags and build arguments the image component uses
+(components/image.py): `sha-<commit>`, `staging-<commit date>`, `latest`. Every file time is clamped to the
+commit's time, so one commit gives one image ID. The images are loaded into the Docker engine (and pushed with
+--push) and the table shows role, image id, size, the size bar, the plan's baseline and the reduction.
 
-Usage: python -m tools.images [--source DIR] [--roles business,slim,validator] [--repository aurigraph]
+Usage: python -m tools.images [--source DIR] [--roles business,slim,validator] [--repository aurigraph] [--push]
 """
 
 from __future__ import annotations
@@ -13,21 +16,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from components.image import PLATFORM, SourceRevision, build_arguments, dockerfile_of, image_tags
+from components.image_size import registry_problem
 from components.roles import PLAN_BASELINE_MB, ROLES, SIZE_BAR_MB, check_role
+from stack_config.sources import quarkus_source_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT / "reference-node"
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+BUILDX = str(ROOT / ".tools" / "bin" / "docker-buildx")
+BUILDER = "aurigraph"
+BASES = ROOT / "docker" / "bases" / "versions.env"
 
 
 class InputError(Exception):
@@ -40,7 +45,7 @@ class Built:
     reference: str
     image_id: str
     size_bytes: int
-    seconds: float
+    seconds: float | None = None
     pushed: str | None = None  # the digest-pinned reference in the registry, once pushed
 
     @property
@@ -50,18 +55,14 @@ class Built:
 
 def check_source(source: Path) -> Path:
     """The source tree must be a Maven project that builds a Quarkus application."""
-    if not source.is_dir():
-        raise InputError(f"source directory {source} does not exist")
-    pom = source / "pom.xml"
-    if not pom.is_file():
-        raise InputError(f"{source} has no pom.xml: not a Maven project")
-    if "quarkus-maven-plugin" not in pom.read_text(errors="replace"):
-        raise InputError(f"{pom} does not use quarkus-maven-plugin: not a Quarkus application")
+    problem = quarkus_source_problem(source)
+    if problem:
+        raise InputError(problem)
     return source.resolve()
 
 
 def check_engine() -> None:
-    """A Docker engine must answer."""
+    """A Docker engine must answer: the images are loaded into it."""
     try:
         subprocess.run([DOCKER, "info"], check=True, capture_output=True, timeout=30)
     except FileNotFoundError as error:
@@ -71,40 +72,21 @@ def check_engine() -> None:
         raise InputError(f"no Docker engine answers at {where}: start one (`make docker-engine`)") from error
 
 
+def check_builder(builder: str) -> None:
+    """The buildx builder must exist and its BuildKit answer."""
+    if not os.access(BUILDX, os.X_OK):
+        raise InputError(f"{BUILDX} is missing: build the toolchain (`make toolchain`)")
+    result = subprocess.run([BUILDX, "inspect", builder], capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0 or "Status:           running" not in result.stdout:
+        raise InputError(f"the buildx builder {builder!r} does not answer: start it (`make buildkit`)")
+
+
 def check_registry(address: str) -> str:
-    """A registry must answer the distribution API's base endpoint at ``address`` (host:port)."""
-    if not re.fullmatch(r"[A-Za-z0-9.-]+:[0-9]{1,5}", address):
-        raise InputError(f"registry {address!r} is not host:port")
-    try:
-        with urllib.request.urlopen(f"http://{address}/v2/", timeout=5):
-            return address
-    except urllib.error.HTTPError as error:
-        if error.code == 401:  # answers, and wants credentials: docker login has them
-            return address
-        raise InputError(f"registry {address} answered {error.code} at /v2/: not a registry") from error
-    except OSError as error:
-        raise InputError(f"registry {address} is unreachable ({error}): start one (`make registry`)") from error
-
-
-def push(built: Built, registry: str) -> Built:
-    """Pushes ``built`` with its tags to ``registry``; returns it with the pushed digest reference."""
-    name = built.reference.split(":", 1)[0]
-    remote = f"{registry}/{name}"
-    for tag in (built.reference.split(":", 1)[1], "latest"):
-        subprocess.run([DOCKER, "tag", built.reference, f"{remote}:{tag}"], check=True)
-        result = subprocess.run([DOCKER, "push", f"{remote}:{tag}"], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise SystemExit(f"images: pushing {remote}:{tag} failed: {result.stderr.strip()}")
-    digests = json.loads(
-        subprocess.run(
-            [DOCKER, "image", "inspect", "-f", "{{json .RepoDigests}}", built.reference],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-    pinned = next(d for d in digests if d.startswith(remote + "@"))
-    return Built(built.role, built.reference, built.image_id, built.size_bytes, built.seconds, pinned)
+    """A registry must answer the distribution API at ``address`` (host:port)."""
+    problem = registry_problem(address)
+    if problem:
+        raise InputError(problem)
+    return address
 
 
 def parse_roles(text: str) -> list[str]:
@@ -114,47 +96,55 @@ def parse_roles(text: str) -> list[str]:
         raise InputError(str(error)) from error
 
 
-def git(source: Path, *args: str) -> str | None:
-    result = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+def published_bases(registry: str) -> dict[str, str]:
+    """The builder and runtime bases as `make build-env` published them to ``registry``."""
+    names = dict(line.split("=", 1) for line in BASES.read_text().splitlines() if "=" in line and line[0] != "#")
+    return {key: f"{registry}/{names[key]}" for key in ("BUILDER_IMAGE", "RUNTIME_IMAGE")}
 
 
-def build_args(source: Path, version: str) -> dict[str, str]:
-    """The commit's identity and time: equal commits give equal labels and file times."""
-    revision = git(source, "rev-parse", "HEAD") or "unknown"
-    epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or git(source, "log", "-1", "--format=%ct") or 0)
-    return {
-        "REVISION": revision,
-        "SOURCE_DATE_EPOCH": str(epoch),
-        "CREATED": datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "VERSION": version,
-        "SOURCE": git(source, "config", "--get", "remote.origin.url") or "unknown",
-    }
-
-
-def build(role: str, source: Path, repository: str, args: dict[str, str]) -> Built:
-    short = args["REVISION"][:12]
-    tags = [f"{repository}/{role}:sha-{short}", f"{repository}/{role}:latest"]
-    command = [DOCKER, "build", "--progress=plain", "-f", str(ROOT / "docker" / f"Dockerfile.{role}")]
-    for name, value in args.items():
-        command += ["--build-arg", f"{name}={value}"]
-    for tag in tags:
-        command += ["-t", tag]
-    started = time.monotonic()
+def build(
+    role: str,
+    source: Path,
+    name: str,
+    revision: SourceRevision,
+    arguments: dict[str, str],
+    push: bool,
+    builder: str = BUILDER,
+    no_cache: bool = False,
+) -> Built:
+    """Builds ``role`` as ``name`` (`[registry/]repository/role`), loads it into the engine, pushes it if asked."""
+    references = [f"{name}:{tag}" for tag in image_tags(revision, None)]
     log = ROOT / "build" / "images" / f"{role}.log"
+    metadata = log.with_suffix(".json")
     log.parent.mkdir(parents=True, exist_ok=True)
+    # No provenance attestation yet: the provider's builds have none either, so both push the same manifest.
+    command = [BUILDX, "build", "--builder", builder, "--progress=plain", "--platform", PLATFORM, "--provenance=false"]
+    if no_cache:
+        command.append("--no-cache")
+    command += ["-f", str(dockerfile_of(role)), "--metadata-file", str(metadata)]
+    for key, value in arguments.items():
+        command += ["--build-arg", f"{key}={value}"]
+    for reference in references:
+        command += ["-t", reference]
+    # Every file time clamped to SOURCE_DATE_EPOCH, in the engine's copy and the pushed one alike.
+    command += ["--output", "type=docker,rewrite-timestamp=true"]
+    if push:
+        command += ["--output", "type=registry,rewrite-timestamp=true"]
+    started = time.monotonic()
     with log.open("wb") as out:
-        result = subprocess.run(
-            [*command, str(source)], stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"DOCKER_BUILDKIT": "1"}
-        )
+        result = subprocess.run([*command, str(source)], stdout=out, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-25:]
         raise SystemExit(f"images: building the {role} image failed; the end of {log}:\n" + "\n".join(tail))
     seconds = time.monotonic() - started
     inspected = json.loads(
-        subprocess.run([DOCKER, "image", "inspect", tags[0]], check=True, capture_output=True, text=True).stdout
+        subprocess.run([DOCKER, "image", "inspect", references[0]], check=True, capture_output=True, text=True).stdout
     )[0]
-    return Built(role, tags[0], inspected["Id"], int(inspected["Size"]), seconds)
+    pushed = None
+    if push:
+        digest = json.loads(metadata.read_text())["containerimage.digest"]
+        pushed = f"{name}@{digest}"
+    return Built(role, references[0], inspected["Id"], int(inspected["Size"]), seconds, pushed)
 
 
 def table(built: list[Built]) -> str:
@@ -170,7 +160,7 @@ def table(built: list[Built]) -> str:
                 f"{SIZE_BAR_MB[b.role]} MB",
                 f"{baseline} MB",
                 f"{100 * (1 - b.size_mb / baseline):.0f}%",
-                f"{b.seconds:.0f} s",
+                f"{b.seconds:.0f} s" if b.seconds is not None else "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -181,27 +171,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.images", description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="the Quarkus source tree")
     parser.add_argument("--roles", default=",".join(ROLES), help="roles to build, comma-separated")
-    parser.add_argument("--repository", default="aurigraph", help="local repository name of the images")
-    parser.add_argument("--version", default="unreleased", help="the images' version label")
-    parser.add_argument("--no-bases", action="store_true", help="do not (re)make the base images first")
-    parser.add_argument("--push", metavar="HOST:PORT", help="push the images to this registry and print digests")
+    parser.add_argument("--repository", default="aurigraph", help="repository prefix of the images")
+    parser.add_argument("--version", default=None, help="the images' version label (default: unreleased)")
+    parser.add_argument(
+        "--registry",
+        metavar="HOST:PORT",
+        default=os.environ.get("REGISTRY_ADDR"),
+        help="the registry holding the bases (`make build-env`), and receiving the images with --push "
+        "(default: $REGISTRY_ADDR, which make reads from the local stack)",
+    )
+    parser.add_argument("--push", action="store_true", help="push the images to the registry and print digests")
+    parser.add_argument("--builder", default=BUILDER, help="the buildx builder (default: %(default)s)")
+    parser.add_argument("--no-cache", action="store_true", help="build every step again (the Maven cache stays)")
     args = parser.parse_args(argv)
     try:
         roles = parse_roles(args.roles)
         source = check_source(args.source)
         check_engine()
-        if args.push:
-            check_registry(args.push)
+        check_builder(args.builder)
+        if not args.registry:
+            raise InputError("no registry given: pass --registry HOST:PORT or set REGISTRY_ADDR")
+        registry = check_registry(args.registry)
     except InputError as error:
         print(f"images: {error}", file=sys.stderr)
         return 2
-    if not args.no_bases:
-        subprocess.run([str(ROOT / "docker" / "bases" / "build.sh")], check=True)
-    values = build_args(source, args.version)
-    built = [build(role, source, args.repository, values) for role in roles]
-    if args.push:
-        built = [push(b, args.push) for b in built]
-    print(f"\n== images (source {source}, revision {values['REVISION'][:12]}) ==\n{table(built)}")
+    revision = SourceRevision.of(source)
+    arguments = build_arguments(revision, args.version, published_bases(registry))
+    name = f"{registry}/{args.repository}" if args.push else args.repository
+    built = [
+        build(role, source, f"{name}/{role}", revision, arguments, args.push, args.builder, args.no_cache)
+        for role in roles
+    ]
+    print(f"\n== images (source {source}, revision {revision.short}) ==\n{table(built)}")
     over = [b.role for b in built if b.size_mb > SIZE_BAR_MB[b.role]]
     if over:
         print(f"images: over the size bar: {', '.join(over)}", file=sys.stderr)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Makes sure an OCI registry answers on loopback for the local stack: Debian's docker-registry (a real
-# distribution registry), no authentication, storage under build/registry. REGISTRY_ADDR (127.0.0.1:5000)
-# moves it. The Docker engine trusts registries on loopback without TLS.
+# distribution registry), no authentication, storage under build/registry, at REGISTRY_ADDR (host:port; the
+# Makefile reads it from the local stack's images.registry). The Docker engine and BuildKit (tools/buildkitd.sh)
+# speak plain HTTP to it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-addr="${REGISTRY_ADDR:-127.0.0.1:5000}"
+addr="${REGISTRY_ADDR:?set REGISTRY_ADDR to host:port (make reads it from Pulumi.local.yaml)}"
 
 answers() { curl -fs -o /dev/null --max-time 2 "http://$addr/v2/"; }
 

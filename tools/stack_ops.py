@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stack_config.loader import read_stack_file
+from stack_config.schema import PROJECT
+from tools.images import BUILDER, Built, InputError, check_builder, check_registry, table
+
 ROOT = Path(__file__).resolve().parent.parent
 PAST_TENSE = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced", "same": "unchanged"}
 
@@ -80,12 +84,49 @@ class StackRun:
         if outputs.get("renderDirectory"):
             files = self.rendered_files(str(outputs["renderDirectory"]))
             rows.append(("rendered", f"{len(files)} manifest(s) in {outputs['renderDirectory']}/"))
-        rows += [(f"output {name}", json.dumps(value)) for name, value in sorted(outputs.items())]
+        built = pushed_images(outputs.get("images") or {})
+        rows += [(f"output {name}", json.dumps(value)) for name, value in sorted(outputs.items()) if name != "images"]
+        rows.append(("images", f"{len(built)} built and pushed (below)" if built else "none built by this stack"))
         rows.append(("policies", "no policy pack is configured yet"))
         width = max(len(label) for label, _ in rows)
         lines = [f"  {label.ljust(width)}  {value}" for label, value in rows]
         lines += [f"    {name}" for name in files]
+        if built:
+            lines += ["", table(built)]
         return f"\n== {self.stack}: {command} finished ==\n" + "\n".join(lines) + "\n"
+
+
+def pushed_images(images: dict[str, Any]) -> list[Built]:
+    """The stack's `images` output as table rows: role, digest-pinned reference, image ID, measured size."""
+    return [
+        Built(
+            role,
+            reference=image["tags"][0],
+            image_id=image["imageId"],
+            size_bytes=image["sizeBytes"],
+            pushed=image["ref"],
+        )
+        for role, image in sorted(images.items())
+    ]
+
+
+def image_build_problem(project: Path, stack: str) -> str | None:
+    """For a stack that builds its images (its config names a registry endpoint): why the build could not
+    start here, or None. Checked before the CLI runs, so a missing registry or builder is one message, not a
+    build that fails at its push minutes later. The program checks the config itself."""
+    raw = read_stack_file(project, stack).get(f"{PROJECT}:images", "{}")
+    try:
+        images = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(images, dict) or not isinstance(images.get("registry"), str):
+        return None
+    try:
+        check_registry(images["registry"])
+        check_builder(str(images.get("builder", BUILDER)))
+    except InputError as error:
+        return str(error)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     run = StackRun(args.project_dir.resolve(), args.stack)
+    if args.command in ("up", "preview"):
+        problem = image_build_problem(run.project, args.stack)
+        if problem:
+            print(f"{args.command}: {problem}", file=sys.stderr)
+            return 2
     run.select()
     started = time.monotonic()
     if args.command == "up":

@@ -13,7 +13,8 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        "${JDK_PACKAGE}" maven ca-certificates ca-certificates-java binutils \
     && update-ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
     && ln -s "$(dirname "$(dirname "$(readlink -f /usr/bin/javac)")")" /opt/jdk
 ENV JAVA_HOME=/opt/jdk
 LABEL org.opencontainers.image.title="aurigraph builder base" \

@@ -6,11 +6,13 @@ No engine or no bases is a failure here, never a skip: these tests are the proof
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from components.image import SourceRevision, build_arguments
 from components.roles import ROLES
 from tools import images
 
@@ -31,12 +33,29 @@ def inspect(reference: str) -> dict[str, object]:
     return result
 
 
+def registry() -> str:
+    """The loopback registry `make images-test` started (the Makefile reads its address from the local stack)."""
+    address = os.environ.get("REGISTRY_ADDR")
+    if not address:
+        pytest.fail("REGISTRY_ADDR is not set: run these tests through `make images-test` or `make test`")
+    return images.check_registry(address)
+
+
 @pytest.fixture(scope="session")
 def built() -> dict[str, images.Built]:
-    """The three images of the reference node at this commit."""
+    """The three images of the reference node at this commit, on the project's BuildKit, loaded into the
+    engine and pushed to the loopback registry."""
     images.check_engine()
-    values = images.build_args(images.DEFAULT_SOURCE, "test")
-    return {role: images.build(role, images.DEFAULT_SOURCE, REPOSITORY, values) for role in ROLES}
+    images.check_builder(images.BUILDER)
+    address = registry()
+    revision = SourceRevision.of(images.DEFAULT_SOURCE)
+    arguments = build_arguments(revision, "0.0.0-test", images.published_bases(address))
+    return {
+        role: images.build(
+            role, images.DEFAULT_SOURCE, f"{address}/{REPOSITORY}/{role}", revision, arguments, push=True
+        )
+        for role in ROLES
+    }
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and one clear message for each bad input of `make images`."""
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 import time
 import urllib.error
@@ -13,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from components.image import SourceRevision, build_arguments
+from components.image_size import MANIFEST_TYPES, read_image_size
 from components.roles import ROLES, SIZE_BAR_MB
-from tests.images.conftest import docker, docker_bytes, inspect
+from tests.images.conftest import docker, docker_bytes, inspect, registry
 from tools import images
 from tools.devnet import http_json
 
@@ -47,7 +48,11 @@ def test_runtime_has_no_shell_or_package_manager_and_runs_as_user_10001(
     assert config["User"] == "10001:10001"
     assert config["Env"] and f"AURIGRAPH_ROLE={role}" in config["Env"]
     labels = config["Labels"]
-    assert labels["org.opencontainers.image.revision"] == images.build_args(images.DEFAULT_SOURCE, "x")["REVISION"]
+    revision = SourceRevision.of(images.DEFAULT_SOURCE)
+    assert labels["org.opencontainers.image.revision"] == build_arguments(revision, None)["REVISION"]
+    assert labels["org.opencontainers.image.version"] == "0.0.0-test"
+    # BuildKit dates the image at the commit (SOURCE_DATE_EPOCH), not at the build.
+    assert inspect(built[role].reference)["Created"] == f"{revision.date:%Y-%m-%dT%H:%M:%SZ}"
     assert labels["io.aurigraph.role"] == role
     # The client refuses to start a shell: there is none.
     result = docker("run", "--rm", "--entrypoint", "/bin/sh", built[role].reference, "-c", "true", check=False)
@@ -162,7 +167,7 @@ def test_the_validator_maps_its_aot_cache(built: dict[str, images.Built], networ
 
 def bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     before = docker("images", "-q", "aurigraph-bad/*").stdout
-    assert images.main([*argv, "--no-bases", "--repository", "aurigraph-bad"]) == 2
+    assert images.main([*argv, "--repository", "aurigraph-bad"]) == 2
     assert docker("images", "-q", "aurigraph-bad/*").stdout == before == ""
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
@@ -194,27 +199,46 @@ def test_a_maven_project_without_quarkus_is_refused(capsys: pytest.CaptureFixtur
 
 def test_no_engine_is_one_clear_message(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    assert images.main(["--no-bases", "--repository", "aurigraph-bad"]) == 2
+    assert images.main(["--repository", "aurigraph-bad"]) == 2
     assert capsys.readouterr().err.strip() == (
         "images: no Docker engine answers at unix:///nonexistent/docker.sock: start one (`make docker-engine`)"
     )
 
 
-def test_an_image_pushed_to_the_loopback_registry_is_served_by_its_digest(built: dict[str, images.Built]) -> None:
-    registry = os.environ.get("REGISTRY_ADDR", "127.0.0.1:5000")
-    pushed = images.push(built["slim"], images.check_registry(registry))
-    assert pushed.pushed is not None and pushed.pushed.startswith(f"{registry}/aurigraph-test/slim@sha256:")
-    digest = pushed.pushed.split("@", 1)[1]
-    request = urllib.request.Request(
-        f"http://{registry}/v2/aurigraph-test/slim/manifests/latest",
-        method="HEAD",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.headers["Docker-Content-Digest"] == digest
+def test_each_image_is_served_by_the_registry_under_its_digest_and_tags(built: dict[str, images.Built]) -> None:
+    for role, image in built.items():
+        assert image.pushed is not None
+        name, digest = image.pushed.split("@", 1)
+        assert name == f"{registry()}/aurigraph-test/{role}"
+        repository = name.split("/", 1)[1]
+        for tag in ("latest", image.reference.rsplit(":", 1)[1]):
+            request = urllib.request.Request(
+                f"http://{registry()}/v2/{repository}/manifests/{tag}",
+                method="HEAD",
+                headers={"Accept": ", ".join(MANIFEST_TYPES)},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.headers["Docker-Content-Digest"] == digest, (role, tag)
+
+
+def test_the_size_read_from_the_registry_is_the_engines_size_and_id(built: dict[str, images.Built]) -> None:
+    for role, image in built.items():
+        assert image.pushed is not None
+        report = read_image_size(image.pushed)
+        assert report.config_digest == image.image_id, role
+        # The engine counts symbolic links in the layers it unpacked itself and not in those it imported:
+        # a few hundred bytes in 100 MB. Anything larger would be a measuring error.
+        assert abs(report.size_bytes - image.size_bytes) <= 4096, (role, report.size_bytes, image.size_bytes)
+        assert 0 < report.compressed_bytes < report.size_bytes
 
 
 def test_an_unreachable_registry_is_one_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
-    message = bad_input(["--push", "127.0.0.1:9"], capsys)
+    message = bad_input(["--registry", "127.0.0.1:9"], capsys)
     assert message.startswith("images: registry 127.0.0.1:9 is unreachable (")
-    assert message.endswith("): start one (`make registry`)")
+    assert message.endswith("): start it (`make registry`)")
+
+
+def test_a_builder_that_does_not_answer_is_one_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bad_input(["--builder", "no-such-builder"], capsys) == (
+        "images: the buildx builder 'no-such-builder' does not answer: start it (`make buildkit`)"
+    )

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,26 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from components.image_size import MANIFEST_TYPES, read_image_size
+from components.roles import PLAN_BASELINE_MB, ROLES, SIZE_BAR_MB
 from tests.integration.conftest import ROOT, cli_env
 
 PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
 PROJECT_DIRS = ["components", "stack_config"]
+# Read, never written, by the program: the image sources and Dockerfiles are linked, not copied.
+LINKED_DIRS = ["reference-node", "docker"]
 TOOLCHAIN = ROOT / "tools" / "toolchain"
+# What every stack has, and what the local stack adds per role: an image, built and pushed, and its size.
 RESOURCES = {
     "pulumi:pulumi:Stack",
     "pulumi:providers:kubernetes",
     "aurigraph:kubernetes:StackNamespace",
     "kubernetes:core/v1:Namespace",
 }
+IMAGE_RESOURCES = {"aurigraph:index:NodeImage", "docker-build:index:Image", "pulumi-python:dynamic:Resource"}
+LOCAL_RESOURCE_COUNT = len(RESOURCES) + len(IMAGE_RESOURCES) * len(ROLES)
+# Default providers are in the state but not in an update's change counts.
+DEFAULT_PROVIDERS = {"pulumi:providers:docker-build", "pulumi:providers:pulumi-python"}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +51,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy2(ROOT / name, copy / name)
     for name in PROJECT_DIRS:
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in LINKED_DIRS:
+        (copy / name).symlink_to(ROOT / name)
     (copy / ".venv").symlink_to(ROOT / ".venv")
     return copy
 
@@ -105,19 +117,45 @@ def test_the_python_sdks_ask_for_exactly_the_plugin_versions_that_were_built() -
         assert declared == versions[key or "DOCKER_BUILD_VERSION"]
 
 
-def test_up_renders_the_namespace_with_pod_security_labels(stack: auto.Stack, project: Path) -> None:
+def registry_digest(reference: str) -> str:
+    """The digest the registry serves for ``reference`` (host/repository:tag)."""
+    host, rest = reference.split("/", 1)
+    repository, tag = rest.rsplit(":", 1)
+    request = urllib.request.Request(
+        f"http://{host}/v2/{repository}/manifests/{tag}", method="HEAD", headers={"Accept": ", ".join(MANIFEST_TYPES)}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.headers["Docker-Content-Digest"])
+
+
+def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.Stack, project: Path) -> None:
     result = stack.up(color="never")
 
     assert result.summary.result == "succeeded"
-    assert result.summary.resource_changes == {"create": len(RESOURCES)}
-    assert resource_types(stack) == RESOURCES
+    assert result.summary.resource_changes == {"create": LOCAL_RESOURCE_COUNT}
+    assert resource_types(stack) == RESOURCES | IMAGE_RESOURCES | DEFAULT_PROVIDERS
     outputs = {name: output.value for name, output in result.outputs.items()}
+    images = outputs.pop("images")
     assert outputs == {
         "environment": "local",
         "namespace": "aurigraph",
         "kubernetesMode": "rendered",
         "renderDirectory": "build/manifests/local",
     }
+    registry = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]["aurigraph-infra:images"]["registry"]
+    assert sorted(images) == list(ROLES)
+    for role, image in images.items():
+        repository, digest = image["ref"].split("@")
+        assert repository == f"{registry}/aurigraph/{role}"
+        tags = [reference.rsplit(":", 1)[1] for reference in image["tags"]]
+        assert re.fullmatch(r"sha-[0-9a-f]{12}(-dirty)?", tags[0]) and tags[-1] == "latest"
+        assert re.fullmatch(r"staging-\d{4}-\d{2}-\d{2}", tags[1])
+        for reference in image["tags"]:
+            assert registry_digest(reference) == digest, reference
+        # The exported size and ID are the pushed image's own, measured again here.
+        measured = read_image_size(image["ref"])
+        assert (image["sizeBytes"], image["imageId"]) == (measured.size_bytes, measured.config_digest)
+        assert image["sizeBytes"] <= SIZE_BAR_MB[role] * 1_000_000
     (manifest,) = rendered(project)
     document: dict[str, Any] = yaml.safe_load(manifest.read_text())
     assert (document["apiVersion"], document["kind"]) == ("v1", "Namespace")
@@ -131,7 +169,7 @@ def test_up_renders_the_namespace_with_pod_security_labels(stack: auto.Stack, pr
 def test_a_second_up_changes_nothing(stack: auto.Stack, project: Path) -> None:
     before = {path: path.read_text() for path in rendered(project)}
     result = stack.up(color="never")
-    assert result.summary.resource_changes == {"same": len(RESOURCES)}
+    assert result.summary.resource_changes == {"same": LOCAL_RESOURCE_COUNT}
     assert {path: path.read_text() for path in rendered(project)} == before
 
 
@@ -168,7 +206,7 @@ def test_staging_and_prod_preview_with_their_stack_files(project: Path, env: dic
 
 def test_destroy_removes_every_resource_and_rendered_manifest(stack: auto.Stack, project: Path) -> None:
     result = stack.destroy(color="never")
-    assert result.summary.resource_changes == {"delete": len(RESOURCES)}
+    assert result.summary.resource_changes == {"delete": LOCAL_RESOURCE_COUNT}
     assert resource_types(stack) == set()
     assert rendered(project) == []
 
@@ -183,9 +221,36 @@ def test_make_up_and_destroy_report_what_they_did(project: Path, env: dict[str, 
 
     report = stack_ops("up")
     assert "+ pulumi up --yes --skip-preview --stack local --non-interactive" in report
-    assert re.search(r"resources +4 created\n", report)
+    assert re.search(rf"resources +{LOCAL_RESOURCE_COUNT} created\n", report)
+    assert re.search(r"images +3 built and pushed \(below\)\n", report)
+    for role in ROLES:
+        row = (
+            rf"\n  {role} +127\.0\.0\.1:5000/aurigraph/{role}@sha256:[0-9a-f]{{64}} +[0-9a-f]{{12}} +[0-9.]+ MB"
+            rf" +{SIZE_BAR_MB[role]} MB +{PLAN_BASELINE_MB[role]} MB +[0-9]+%"
+        )
+        assert re.search(row, report), report
     assert re.search(r"rendered +1 manifest\(s\) in build/manifests/local/\n", report)
     assert "\n    build/manifests/local/1-manifest/v1-namespace-default-aurigraph.yaml\n" in report
     assert re.search(r'output namespace +"aurigraph"\n', report)
     assert "destroy finished" in stack_ops("destroy")
     assert rendered(project) == []
+
+
+def test_an_unreachable_registry_stops_make_up_with_one_message_before_the_cli_runs(
+    project: Path, env: dict[str, str]
+) -> None:
+    stack_file = project / "Pulumi.local.yaml"
+    original = stack_file.read_text()
+    stack_file.write_text(original.replace("registry: 127.0.0.1:5000", "registry: 127.0.0.1:9"))
+    try:
+        argv = ["-m", "tools.stack_ops", "up", "--stack", "local", "--project-dir", str(project)]
+        result = subprocess.run(
+            [sys.executable, *argv], cwd=ROOT, env=os.environ | env, capture_output=True, text=True, check=False
+        )
+    finally:
+        stack_file.write_text(original)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert re.fullmatch(
+        r"up: registry 127\.0\.0\.1:9 is unreachable \(.*\): start it \(`make registry`\)\n", result.stderr
+    )

@@ -9,6 +9,13 @@ from typing import Any
 import pulumi
 import pytest
 
+# What the real providers would add to a resource's inputs: an image's digest, a measured size.
+FAKE_DIGEST = "sha256:" + "ab" * 32
+PROVIDER_OUTPUTS: dict[str, dict[str, Any]] = {
+    "docker-build:index:Image": {"digest": FAKE_DIGEST},
+    "pulumi-python:dynamic:Resource": {"size_bytes": 110_000_000, "image_id": "sha256:" + "cd" * 32},
+}
+
 
 @dataclass
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -18,7 +25,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
-        return f"{args.name}-id", dict(args.inputs)
+        return f"{args.name}-id", dict(args.inputs) | PROVIDER_OUTPUTS.get(args.typ, {})
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None

@@ -67,3 +67,29 @@ def test_bad_config_stops_the_program_before_any_resource_is_registered(mocks: R
     assert isinstance(stopped.value.__cause__, ConfigError)
     assert "aurigraph-infra:namespace: expected a DNS label" in str(stopped.value.__cause__)
     assert mocks.resources == []
+
+
+@pulumi.runtime.test
+def test_the_local_stack_builds_each_role_into_its_loopback_repository_from_the_published_bases(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    done = run_program(raw_config("local"))
+
+    def check(_: object) -> None:
+        built = {image.name: image.inputs for image in mocks.of_type("docker-build:index:Image")}
+        assert sorted(built) == ["business-image", "slim-image", "validator-image"]
+        for name, inputs in built.items():
+            role = name.removesuffix("-image")
+            assert all(tag.startswith(f"127.0.0.1:5000/aurigraph/{role}:") for tag in inputs["tags"])
+            assert inputs["context"]["location"] == "reference-node"
+            assert inputs["buildArgs"]["BUILDER_IMAGE"] == "127.0.0.1:5000/aurigraph/builder:trixie-jdk25"
+            assert inputs["buildArgs"]["RUNTIME_IMAGE"] == "127.0.0.1:5000/aurigraph/runtime:trixie"
+        assert len(mocks.of_type("aurigraph:index:NodeImage")) == 3
+
+    return done.apply(check)
+
+
+@pulumi.runtime.test
+def test_a_stack_without_a_registry_endpoint_builds_no_image(mocks: RecordingMocks) -> pulumi.Output[None]:
+    done = run_program(raw_config("staging"))
+    return done.apply(lambda _: None if mocks.of_type("docker-build:index:Image") == [] else pytest.fail("built"))

@@ -37,7 +37,10 @@ def test_one_hardened_repository_per_role(mocks: RecordingMocks) -> pulumi.Outpu
             inputs = repository.inputs
             assert inputs["imageScanningConfiguration"] == {"scanOnPush": True}
             assert inputs["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
-            assert inputs["imageTagMutabilityExclusionFilters"] == [{"filter": "latest", "filterType": "WILDCARD"}]
+            assert inputs["imageTagMutabilityExclusionFilters"] == [
+                {"filter": "latest", "filterType": "WILDCARD"},
+                {"filter": "staging-*", "filterType": "WILDCARD"},
+            ]
             assert inputs["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": KEY}]
             assert inputs["tags"]["aurigraph.io-environment"] == "staging"
         lifecycles = mocks.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")

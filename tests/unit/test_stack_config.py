@@ -4,6 +4,7 @@ message naming the stack file and each offending key."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,3 +188,41 @@ def test_every_problem_of_a_stack_file_is_reported_in_one_error() -> None:
     assert [problem.split(":")[0] for problem in problems] == ["replicas", "namespace", "slim.resources.cpuLimit"]
     with pytest.raises(ConfigError, match=r"(?s)Pulumi\.staging\.yaml:\n  aurigraph-infra:replicas: .*\n"):
         load(raw, "staging")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("nowhere", "appSource: source directory nowhere does not exist"),
+        ("docs", "appSource: docs has no pom.xml: not a Maven project"),
+    ],
+)
+def test_an_app_source_that_is_not_a_quarkus_tree_is_rejected(source: str, expected: str) -> None:
+    assert problems_of(raw_config("local") | {"aurigraph-infra:appSource": source}) == [expected]
+
+
+def test_a_maven_project_without_quarkus_is_not_an_app_source(tmp_path: Path) -> None:
+    (tmp_path / "pom.xml").write_text("<project/>")
+    (problem,) = problems_of(raw_config("local") | {"aurigraph-infra:appSource": str(tmp_path)})
+    assert problem == f"appSource: {tmp_path / 'pom.xml'} does not use quarkus-maven-plugin: not a Quarkus application"
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "expected"),
+    [
+        ("registry", "http://127.0.0.1:5000", "expected a registry such as 127.0.0.1:5000"),
+        ("version", "v1.2.3", "expected a version X.Y.Z (semantic versioning, no leading v)"),
+        ("version", "1.2", "expected a version X.Y.Z (semantic versioning, no leading v)"),
+        ("runtimeImage", "Runtime Image", "expected an image reference such as name:tag or name@sha256:..."),
+        ("builder", "My_Builder", "expected a DNS label"),
+    ],
+)
+def test_a_malformed_image_setting_is_rejected(member: str, value: str, expected: str) -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:images", [member], value)
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"images.{member}: {expected}")
+
+
+def test_the_local_stack_pushes_to_its_loopback_registry_and_the_cloud_stacks_name_none() -> None:
+    assert load(raw_config("local"), "local").images.registry == "127.0.0.1:5000"
+    assert load(raw_config("staging"), "staging").images.registry is None

@@ -4,6 +4,9 @@
 #   .tools/bin/pulumi                          the CLI
 #   .tools/bin/pulumi-language-python          the Python language host, with its -exec script beside it
 #   .tools/bin/pulumi-resource-pulumi-python   the plugin behind Python dynamic providers
+#   .tools/bin/buildkitd, buildctl             the project's BuildKit daemon and its client (images are built
+#                                              by it: tools/buildkitd.sh), and docker-buildx, the client that
+#                                              registers it as the builder `aurigraph` and builds with it
 #   .tools/pulumi-home/plugins/...             the kubernetes and docker-build providers, at the exact
 #                                              versions the Python SDKs in requirements.txt ask for
 # Builds are cached under ${AURIGRAPH_CACHE:-~/.cache/aurigraph-infra}/toolchain/<key>, the key being a hash
@@ -67,6 +70,18 @@ build_all() {
   build_tool docker-build github.com/pulumi/pulumi-docker-build/provider/cmd/pulumi-resource-docker-build \
     "$out/bin/pulumi-resource-docker-build" \
     "-X github.com/pulumi/pulumi-docker-build/provider.Version=$DOCKER_BUILD_VERSION"
+
+  # BuildKit and buildx at the versions the docker-build provider itself embeds (buildkit/go.mod).
+  local buildkit_version buildx_version
+  buildkit_version=$(module_version buildkit github.com/moby/buildkit)
+  buildx_version=$(module_version buildkit github.com/docker/buildx)
+  say "building buildkitd and buildctl $buildkit_version, docker-buildx $buildx_version"
+  build_tool buildkit github.com/moby/buildkit/cmd/buildkitd "$out/bin/buildkitd" \
+    "-X github.com/moby/buildkit/version.Version=$buildkit_version"
+  build_tool buildkit github.com/moby/buildkit/cmd/buildctl "$out/bin/buildctl" \
+    "-X github.com/moby/buildkit/version.Version=$buildkit_version"
+  build_tool buildkit github.com/docker/buildx/cmd/buildx "$out/bin/docker-buildx" \
+    "-X github.com/docker/buildx/version.Version=$buildx_version"
 
   say "building pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION"
   local src=$work/kubernetes download

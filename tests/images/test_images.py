@@ -242,3 +242,16 @@ def test_a_builder_that_does_not_answer_is_one_clear_message(capsys: pytest.Capt
     assert bad_input(["--builder", "no-such-builder"], capsys) == (
         "images: the buildx builder 'no-such-builder' does not answer: start it (`make buildkit`)"
     )
+
+
+def test_two_builds_of_one_commit_give_the_same_image_id(built: dict[str, images.Built]) -> None:
+    """The business image again, every step run anew (--no-cache; only Maven's download cache is kept): the
+    layers, the configuration and so the image ID must be the same."""
+    revision = SourceRevision.of(images.DEFAULT_SOURCE)
+    arguments = build_arguments(revision, "0.0.0-test", images.published_bases(registry()))
+    again = images.build(
+        "business", images.DEFAULT_SOURCE, "aurigraph-test-again/business", revision, arguments, False, no_cache=True
+    )
+    first, second = inspect(built["business"].reference), inspect(again.reference)
+    assert second["RootFS"] == first["RootFS"]
+    assert again.image_id == built["business"].image_id

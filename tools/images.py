@@ -148,23 +148,26 @@ def build(
 
 
 def table(built: list[Built]) -> str:
-    rows = [("role", "image", "id", "size", "bar", "plan's baseline", "reduction", "build")]
+    """Role, reference (digest-pinned once pushed), image ID, size, bar, the plan's baseline, the reduction,
+    and the build time where one was measured."""
+    timed = any(b.seconds is not None for b in built)
+    rows = [("role", "image", "id", "size", "bar", "plan's baseline", "reduction") + (("build",) if timed else ())]
     for b in built:
         baseline = PLAN_BASELINE_MB[b.role]
-        rows.append(
-            (
-                b.role,
-                b.pushed or b.reference,
-                b.image_id.removeprefix("sha256:")[:12],
-                f"{b.size_mb:.1f} MB",
-                f"{SIZE_BAR_MB[b.role]} MB",
-                f"{baseline} MB",
-                f"{100 * (1 - b.size_mb / baseline):.0f}%",
-                f"{b.seconds:.0f} s" if b.seconds is not None else "-",
-            )
+        row = (
+            b.role,
+            b.pushed or b.reference,
+            b.image_id.removeprefix("sha256:")[:12],
+            f"{b.size_mb:.1f} MB",
+            f"{SIZE_BAR_MB[b.role]} MB",
+            f"{baseline} MB",
+            f"{100 * (1 - b.size_mb / baseline):.0f}%",
         )
+        rows.append(row + ((f"{b.seconds:.0f} s" if b.seconds is not None else "-",) if timed else ()))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

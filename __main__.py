@@ -2,11 +2,15 @@
 
 import pulumi
 
+from components.business import BusinessNodes, BusinessNodesArgs
 from components.cluster import ClusterTargetArgs, kubernetes_provider
 from components.image import NodeImage, NodeImageArgs, SourceRevision
 from components.metadata import StackMetadata
 from components.namespace import StackNamespace, StackNamespaceArgs
+from components.network import NodeNetwork, NodeNetworkArgs
 from components.roles import ROLES
+from components.slim import SlimNodes, SlimNodesArgs
+from components.validators import ValidatorSet, ValidatorSetArgs
 from stack_config import load_from_pulumi
 
 config = load_from_pulumi()
@@ -31,8 +35,8 @@ namespace = StackNamespace(
     opts=in_cluster,
 )
 
-# The node images, built from the configured source and pushed to the stack's registry. (Stacks without a
-# plain registry endpoint get ECR repositories and images once the release pipeline composes them.)
+# The node images: built from the configured source and pushed to the stack's registry, or (a stack that builds
+# none) the digests the pipeline promotes, from config.
 images: dict[str, NodeImage] = {}
 if config.images.registry:
     revision = SourceRevision.of(config.app_source)
@@ -50,6 +54,65 @@ if config.images.registry:
             ),
         )
 
+references: dict[str, pulumi.Input[str]] = {role: image.ref for role, image in images.items()} or dict(
+    config.images.references
+)
+
+# The nodes, in the namespace (its name is known; the dependency is explicit).
+nodes = pulumi.ResourceOptions(providers=[kubernetes], depends_on=[namespace])
+validators = ValidatorSet(
+    "validators",
+    ValidatorSetArgs(
+        metadata=metadata,
+        namespace=config.namespace,
+        image=references["validator"],
+        replicas=config.validators.replicas,
+        resources=config.validators.resources,
+        storage_gib=config.validators.storage_gib,
+        storage_class=config.validators.storage_class,
+        partition=config.validators.partition,
+        termination_grace_seconds=config.validators.termination_grace_seconds,
+    ),
+    opts=nodes,
+)
+business = BusinessNodes(
+    "business",
+    BusinessNodesArgs(
+        metadata=metadata,
+        namespace=config.namespace,
+        image=references["business"],
+        peers=validators.peers,
+        replicas_min=config.business.replicas_min,
+        replicas_max=config.business.replicas_max,
+        resources=config.business.resources,
+        service_type=config.business.service_type,
+        tls_certificate_arn=config.business.tls_certificate_arn,
+    ),
+    opts=nodes,
+)
+slim = SlimNodes(
+    "slim",
+    SlimNodesArgs(
+        metadata=metadata,
+        namespace=config.namespace,
+        image=references["slim"],
+        upstreams=[business.grpc_target, *validators.grpc_targets],
+        resources=config.slim.resources,
+        tolerations=config.slim.tolerations,
+    ),
+    opts=nodes,
+)
+network = NodeNetwork(
+    "network",
+    NodeNetworkArgs(
+        metadata=metadata,
+        namespace=config.namespace,
+        monitoring_namespace=config.network.monitoring_namespace,
+        istio=config.network.istio,
+    ),
+    opts=nodes,
+)
+
 pulumi.export("environment", config.environment)
 pulumi.export("namespace", namespace.name)
 pulumi.export("kubernetesMode", target.mode)
@@ -61,3 +124,5 @@ pulumi.export(
         for role, image in images.items()
     },
 )
+pulumi.export("workloads", {"validator": validators.name, "business": business.name, "slim": slim.name})
+pulumi.export("networkPolicies", network.names)

@@ -43,8 +43,9 @@ class SourceRevision:
 
     @classmethod
     def of(cls, source: str | Path) -> SourceRevision:
-        """The last commit that changed what the images are made of: the source tree, and docker/ when the
-        source lives in this project's repository (so a commit elsewhere rebuilds nothing)."""
+        """The last commit that changed what the images are made of: the source tree, and the Dockerfiles and
+        bases when the source lives in this project's repository (so a commit elsewhere, docs included, rebuilds
+        nothing)."""
 
         def git(*args: str) -> str | None:
             result = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, check=False)
@@ -53,7 +54,8 @@ class SourceRevision:
         top = git("rev-parse", "--show-toplevel")
         paths = ["."]
         if top and DOCKER_DIR.is_relative_to(Path(top).resolve()):
-            paths.append(os.path.relpath(DOCKER_DIR, Path(source).resolve()))
+            dockerfiles = os.path.relpath(DOCKER_DIR, Path(source).resolve())
+            paths += [f":(glob){dockerfiles}/Dockerfile.*", f"{dockerfiles}/bases"]
         commit, _, epoch = (git("log", "-1", "--format=%H %ct", "--", *paths) or "unknown 0").partition(" ")
         return cls(
             commit=commit,
@@ -136,8 +138,8 @@ class NodeImage(pulumi.ComponentResource):
     image_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: NodeImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("aurigraph:index:NodeImage", name, None, opts)
         role = check_role(args.role)
+        super().__init__("aurigraph:index:NodeImage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         repository = pulumi.Output.from_input(args.repository)
         tags = repository.apply(lambda repo: [f"{repo}:{tag}" for tag in image_tags(args.revision, args.version)])

@@ -208,7 +208,68 @@ def _directory(raw: Any) -> str:
     return text
 
 
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if raw in ("true", "false"):
+        return bool(raw == "true")
+    raise ValueError(f"expected true or false, got {_show(raw)}")
+
+
+def _json_value(raw: Any) -> Any:
+    """Top-level lists and maps reach the program as JSON text."""
+    if isinstance(raw, str):
+        with contextlib.suppress(json.JSONDecodeError):
+            return json.loads(raw)
+    return raw
+
+
+_PINNED = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+@sha256:[0-9a-f]{64}")
+
+
+def _image_references(raw: Any) -> Mapping[str, str]:
+    raw = _json_value(raw)
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"expected a map of role to image reference, got {_show(raw)}")
+    references: dict[str, str] = {}
+    for role, reference in raw.items():
+        if role not in ("business", "slim", "validator"):
+            raise ValueError(f"unknown role {role!r}: expected business, slim or validator")
+        if not isinstance(reference, str) or not _PINNED.fullmatch(reference):
+            raise ValueError(
+                f"{role}: expected a reference pinned by digest (repository@sha256:...), got {_show(reference)}"
+            )
+        references[str(role)] = reference
+    return MappingProxyType(references)
+
+
+_TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+
+
+def _tolerations(raw: Any) -> tuple[Mapping[str, Any], ...]:
+    raw = _json_value(raw)
+    if not isinstance(raw, list | tuple):
+        raise ValueError(f"expected a list of tolerations, got {_show(raw)}")
+    tolerations = []
+    for item in raw:
+        if not isinstance(item, Mapping) or not set(item) <= _TOLERATION_KEYS:
+            raise ValueError(
+                f"expected each toleration to be a map of {', '.join(sorted(_TOLERATION_KEYS))}, got {_show(item)}"
+            )
+        if item.get("operator", "Equal") not in ("Equal", "Exists"):
+            raise ValueError(f"toleration operator must be Equal or Exists, got {_show(item.get('operator'))}")
+        if item.get("effect") not in (None, "NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise ValueError(
+                f"toleration effect must be NoSchedule, PreferNoSchedule or NoExecute, got {_show(item.get('effect'))}"
+            )
+        tolerations.append(MappingProxyType(dict(item)))
+    return tuple(tolerations)
+
+
 DNS_LABEL = Kind("DNS label", _dns_label)
+BOOL = Kind("boolean", _bool)
+IMAGE_REFERENCES = Kind("map of role to digest-pinned image reference", _image_references)
+TOLERATIONS = Kind("list of tolerations (key, operator, value, effect, tolerationSeconds)", _tolerations)
 OPTIONAL_REGISTRY = Kind(
     "registry host[:port][/path], optional", _optional_matching(_REGISTRY, "a registry such as 127.0.0.1:5000")
 )

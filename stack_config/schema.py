@@ -113,6 +113,34 @@ class ValidatorSettings:
         "StorageClass of the validator volumes (the cluster default when unset).",
         default=None,
     )
+    partition: int = key(
+        "partition",
+        kinds.count(minimum=0, maximum=15),
+        "Rolling-update partition: only validators with an ordinal at or above it take a new pod template. "
+        "Lower it one step at a time to upgrade one validator at a time (docs/deployment-guide.md); 0 "
+        "updates all.",
+        default=0,
+    )
+    termination_grace_seconds: int = key(
+        "terminationGraceSeconds",
+        kinds.count(minimum=10, maximum=3600),
+        "How long a stopping validator may take: long enough to hand Raft leadership over and flush its log.",
+        default=60,
+    )
+
+    def problems(self) -> list[tuple[str, str]]:
+        found = []
+        if self.replicas == 2:
+            found.append(
+                (
+                    "replicas",
+                    "2 validators need both for a quorum, so losing either stops the ledger: use 1 (one "
+                    "development node) or 3 or more",
+                )
+            )
+        if self.partition > self.replicas:
+            found.append(("partition", f"{self.partition} is above replicas {self.replicas}"))
+        return found
 
 
 @dataclass(frozen=True)
@@ -132,6 +160,19 @@ class BusinessSettings:
         default=20,
     )
     resources: NodeResources = section("resources", NodeResources, "Requests and limits per business pod.")
+    service_type: str = key(
+        "serviceType",
+        kinds.one_of("LoadBalancer", "NodePort", "ClusterIP"),
+        "Type of the clients' Service (80 and 443 to 9003, and 9004 gRPC). A cloud load balancer by default; "
+        "`NodePort` or `ClusterIP` where the cluster has none.",
+        default="LoadBalancer",
+    )
+    tls_certificate_arn: str | None = key(
+        "tlsCertificateArn",
+        kinds.OPTIONAL_TEXT,
+        "ACM certificate the AWS load balancer terminates TLS on 443 with. Unset: 443 is passed through.",
+        default=None,
+    )
 
     def problems(self) -> list[tuple[str, str]]:
         if self.replicas_min > self.replicas_max:
@@ -144,6 +185,31 @@ class SlimSettings:
     """The slim-node DaemonSet: one read-only follower per Kubernetes node."""
 
     resources: NodeResources = section("resources", NodeResources, "Requests and limits per slim pod.")
+    tolerations: tuple[Any, ...] = key(
+        "tolerations",
+        kinds.TOLERATIONS,
+        "Tolerations of the slim pods, so that one runs on tainted nodes too (a list of Kubernetes tolerations).",
+        default=(),
+    )
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Who may talk to the nodes: NetworkPolicies (always) and an optional Istio mesh configuration."""
+
+    monitoring_namespace: str = key(
+        "monitoringNamespace",
+        kinds.DNS_LABEL,
+        "Namespace of the Prometheus that scrapes the nodes on 9003; only it may reach the metrics port.",
+        default="monitoring",
+    )
+    istio: bool = key(
+        "istio",
+        kinds.BOOL,
+        "Add an Istio VirtualService and DestinationRule (retries, outlier detection) for the business "
+        "nodes. Needs Istio's CRDs in the cluster.",
+        default=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -192,6 +258,13 @@ class ImageSettings:
         "made `aurigraph/runtime` base; online users may name `gcr.io/distroless/cc-debian13:nonroot`.",
         default=None,
     )
+    references: Mapping[str, str] = key(
+        "references",
+        kinds.IMAGE_REFERENCES,
+        "The image of each role, pinned by digest (`role: registry/repository@sha256:...`), for a stack that "
+        "does not build its own (no `registry`): what the pipeline promotes from staging to prod.",
+        default={},
+    )
 
 
 @dataclass(frozen=True)
@@ -234,7 +307,29 @@ class StackConfig:
         default="reference-node",
     )
     images: ImageSettings = section("images", ImageSettings, "How node images are built and pushed.")
+    network: NetworkSettings = section("network", NetworkSettings, "NetworkPolicies and the optional mesh.")
 
     def problems(self) -> list[tuple[str, str]]:
+        found = []
         problem = quarkus_source_problem(self.app_source)
-        return [("appSource", problem)] if problem else []
+        if problem:
+            found.append(("appSource", problem))
+        if self.environment != "local" and self.validators.replicas < 3:
+            found.append(
+                (
+                    "validators.replicas",
+                    f"{self.validators.replicas} cannot survive the loss of a validator; "
+                    f"{self.environment} needs 3 or more",
+                )
+            )
+        if not self.images.registry:
+            missing = [role for role in ("business", "slim", "validator") if role not in self.images.references]
+            if missing:
+                found.append(
+                    (
+                        "images.references",
+                        f"a stack that does not build its images (no images.registry) "
+                        f"needs a digest-pinned reference for each role; missing: {', '.join(missing)}",
+                    )
+                )
+        return found

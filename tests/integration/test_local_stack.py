@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,23 +26,44 @@ from pulumi import automation as auto
 from components.image_size import MANIFEST_TYPES, read_image_size
 from components.roles import PLAN_BASELINE_MB, ROLES, SIZE_BAR_MB
 from tests.integration.conftest import ROOT, cli_env
+from tests.stack_files import PROMOTED
 
 PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
 PROJECT_DIRS = ["components", "stack_config"]
 # Read, never written, by the program: the image sources and Dockerfiles are linked, not copied.
 LINKED_DIRS = ["reference-node", "docker"]
 TOOLCHAIN = ROOT / "tools" / "toolchain"
-# What every stack has, and what the local stack adds per role: an image, built and pushed, and its size.
-RESOURCES = {
-    "pulumi:pulumi:Stack",
-    "pulumi:providers:kubernetes",
-    "aurigraph:kubernetes:StackNamespace",
-    "kubernetes:core/v1:Namespace",
-}
-IMAGE_RESOURCES = {"aurigraph:index:NodeImage", "docker-build:index:Image", "pulumi-python:dynamic:Resource"}
-LOCAL_RESOURCE_COUNT = len(RESOURCES) + len(IMAGE_RESOURCES) * len(ROLES)
+# What every stack has (the namespace, the three node workloads and their parts, the network policies), and
+# what the local stack adds per role: an image, built and pushed, and its measured size.
+RESOURCES = Counter(
+    {
+        "pulumi:pulumi:Stack": 1,
+        "pulumi:providers:kubernetes": 1,
+        "aurigraph:kubernetes:StackNamespace": 1,
+        "kubernetes:core/v1:Namespace": 1,
+        "aurigraph:nodes:ValidatorSet": 1,
+        "aurigraph:nodes:BusinessNodes": 1,
+        "aurigraph:nodes:SlimNodes": 1,
+        "aurigraph:network:NodeNetwork": 1,
+        "kubernetes:apps/v1:StatefulSet": 1,
+        "kubernetes:apps/v1:Deployment": 1,
+        "kubernetes:apps/v1:DaemonSet": 1,
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
+        "kubernetes:policy/v1:PodDisruptionBudget": 2,
+        "kubernetes:core/v1:ConfigMap": 3,
+        "kubernetes:core/v1:Service": 3,
+        "kubernetes:core/v1:ServiceAccount": 3,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 15,
+    }
+)
+IMAGE_RESOURCES = Counter(
+    {"aurigraph:index:NodeImage": 3, "docker-build:index:Image": 3, "pulumi-python:dynamic:Resource": 3}
+)
+LOCAL_RESOURCE_COUNT = (RESOURCES + IMAGE_RESOURCES).total()
+# Every Kubernetes object but the ones Pulumi alone knows (components, providers, the stack).
+RENDERED_COUNT = sum(n for typ, n in RESOURCES.items() if typ.startswith("kubernetes:"))
 # Default providers are in the state but not in an update's change counts.
-DEFAULT_PROVIDERS = {"pulumi:providers:docker-build", "pulumi:providers:pulumi-python"}
+DEFAULT_PROVIDERS = Counter({"pulumi:providers:docker-build": 1, "pulumi:providers:pulumi-python": 1})
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +103,8 @@ def state_resources(stack: auto.Stack) -> list[dict[str, Any]]:
     return list(deployment.get("resources", []))
 
 
-def resource_types(stack: auto.Stack) -> set[str]:
-    return {resource["type"] for resource in state_resources(stack)}
+def resource_types(stack: auto.Stack) -> Counter[str]:
+    return Counter(resource["type"] for resource in state_resources(stack))
 
 
 def toolchain_versions() -> dict[str, str]:
@@ -133,14 +155,16 @@ def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.S
 
     assert result.summary.result == "succeeded"
     assert result.summary.resource_changes == {"create": LOCAL_RESOURCE_COUNT}
-    assert resource_types(stack) == RESOURCES | IMAGE_RESOURCES | DEFAULT_PROVIDERS
+    assert resource_types(stack) == RESOURCES + IMAGE_RESOURCES + DEFAULT_PROVIDERS
     outputs = {name: output.value for name, output in result.outputs.items()}
     images = outputs.pop("images")
+    assert len(outputs.pop("networkPolicies")) == RESOURCES["kubernetes:networking.k8s.io/v1:NetworkPolicy"]
     assert outputs == {
         "environment": "local",
         "namespace": "aurigraph",
         "kubernetesMode": "rendered",
         "renderDirectory": "build/manifests/local",
+        "workloads": {"validator": "validator", "business": "business", "slim": "slim"},
     }
     registry = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())["config"]["aurigraph-infra:images"]["registry"]
     assert sorted(images) == list(ROLES)
@@ -156,7 +180,10 @@ def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.S
         measured = read_image_size(image["ref"])
         assert (image["sizeBytes"], image["imageId"]) == (measured.size_bytes, measured.config_digest)
         assert image["sizeBytes"] <= SIZE_BAR_MB[role] * 1_000_000
-    (manifest,) = rendered(project)
+    manifests = rendered(project)
+    assert len(manifests) == RENDERED_COUNT + 1  # and the namespace
+    manifest = project / "build/manifests/local/1-manifest/v1-namespace-default-aurigraph.yaml"
+    assert manifest in manifests
     document: dict[str, Any] = yaml.safe_load(manifest.read_text())
     assert (document["apiVersion"], document["kind"]) == ("v1", "Namespace")
     assert document["metadata"]["name"] == "aurigraph"
@@ -199,15 +226,18 @@ def test_staging_and_prod_preview_with_their_stack_files(project: Path, env: dic
     env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test-only"
     workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
     other = auto.create_or_select_stack(name, work_dir=str(project), opts=workspace)
+    # These stacks run the digests the pipeline promotes; it sets them as this does.
+    for role, reference in PROMOTED.items():
+        other.set_config(f"aurigraph-infra:images.references.{role}", auto.ConfigValue(reference), path=True)
     result = other.preview(color="never")
-    assert result.change_summary == {"create": len(RESOURCES)}
+    assert result.change_summary == {"create": RESOURCES.total()}
     assert not (project / "build" / "manifests" / name).exists(), "a preview must not render files"
 
 
 def test_destroy_removes_every_resource_and_rendered_manifest(stack: auto.Stack, project: Path) -> None:
     result = stack.destroy(color="never")
     assert result.summary.resource_changes == {"delete": LOCAL_RESOURCE_COUNT}
-    assert resource_types(stack) == set()
+    assert resource_types(stack) == Counter()
     assert rendered(project) == []
 
 
@@ -229,7 +259,7 @@ def test_make_up_and_destroy_report_what_they_did(project: Path, env: dict[str, 
             rf" +{SIZE_BAR_MB[role]} MB +{PLAN_BASELINE_MB[role]} MB +[0-9]+%"
         )
         assert re.search(row, report), report
-    assert re.search(r"rendered +1 manifest\(s\) in build/manifests/local/\n", report)
+    assert re.search(rf"rendered +{RENDERED_COUNT} manifest\(s\) in build/manifests/local/\n", report)
     assert "\n    build/manifests/local/1-manifest/v1-namespace-default-aurigraph.yaml\n" in report
     assert re.search(r'output namespace +"aurigraph"\n', report)
     assert "destroy finished" in stack_ops("destroy")

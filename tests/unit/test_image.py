@@ -163,3 +163,10 @@ def test_a_tree_outside_git_is_unknown_at_time_zero(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     revision = SourceRevision.of(tmp_path)
     assert (revision.commit, revision.epoch, revision.dirty) == ("unknown", 0, False)
+
+
+def test_an_unknown_role_is_refused_before_anything_is_registered(mocks: RecordingMocks) -> None:
+    args = NodeImageArgs(role="miner", source="/src/node", repository=REPOSITORY, revision=REVISION)
+    with pytest.raises(ValueError, match=r"^unknown role 'miner': expected one of business, slim, validator$"):
+        NodeImage("miner-image", args)
+    assert mocks.of_type("docker-build:index:Image") == []

@@ -11,17 +11,19 @@ import pytest
 
 from stack_config import ConfigError
 from stack_config.loader import EXIT_CODE_ERROR_SHOWN
-from tests.stack_files import raw_config
-from tests.unit.conftest import RecordingMocks
+from tests.stack_files import PROMOTED, raw_config
+from tests.unit.conftest import FAKE_DIGEST, RecordingMocks
 
 MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
 
 
-def run_program(config: dict[str, str]) -> pulumi.Output[str]:
-    """Runs __main__.py with ``config``; returns its namespace output, which resolves once all is registered."""
+def run_program(config: dict[str, str]) -> pulumi.Output[list[object]]:
+    """Runs __main__.py with ``config``; returns an output that resolves once every component's parts exist."""
     pulumi.runtime.set_all_config(config)
     program = runpy.run_path(str(MAIN))
-    return program["namespace"].name  # type: ignore[no-any-return]
+    parts = [program["namespace"].name, program["network"].names]
+    parts += [program[workload].name for workload in ("validators", "business", "slim")]
+    return pulumi.Output.all(*parts)
 
 
 def provider_inputs(mocks: RecordingMocks) -> dict[str, object]:
@@ -93,3 +95,34 @@ def test_the_local_stack_builds_each_role_into_its_loopback_repository_from_the_
 def test_a_stack_without_a_registry_endpoint_builds_no_image(mocks: RecordingMocks) -> pulumi.Output[None]:
     done = run_program(raw_config("staging"))
     return done.apply(lambda _: None if mocks.of_type("docker-build:index:Image") == [] else pytest.fail("built"))
+
+
+@pulumi.runtime.test
+def test_each_workload_runs_its_roles_image_by_digest(mocks: RecordingMocks) -> pulumi.Output[None]:
+    done = run_program(raw_config("local"))
+
+    def check(_: object) -> None:
+        for typ, role in [("StatefulSet", "validator"), ("Deployment", "business"), ("DaemonSet", "slim")]:
+            (workload,) = mocks.of_type(f"kubernetes:apps/v1:{typ}")
+            (node,) = workload.inputs["spec"]["template"]["spec"]["containers"]
+            assert node["image"] == f"127.0.0.1:5000/aurigraph/{role}@{FAKE_DIGEST}"
+            assert workload.inputs["metadata"]["namespace"] == "aurigraph"
+
+    return done.apply(check)
+
+
+@pulumi.runtime.test
+def test_a_stack_that_builds_no_images_runs_the_promoted_digests_at_its_sizes(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    done = run_program(raw_config("prod"))
+
+    def check(_: object) -> None:
+        (statefulset,) = mocks.of_type("kubernetes:apps/v1:StatefulSet")
+        (node,) = statefulset.inputs["spec"]["template"]["spec"]["containers"]
+        assert node["image"] == PROMOTED["validator"]
+        assert node["resources"]["limits"] == {"cpu": "4", "memory": "8Gi"}
+        (hpa,) = mocks.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+        assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (6, 20)
+
+    return done.apply(check)

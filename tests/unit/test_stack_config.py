@@ -11,7 +11,7 @@ import pytest
 
 from stack_config import ConfigError, load
 from stack_config.kinds import cpu_millicores, memory_bytes
-from tests.stack_files import raw_config
+from tests.stack_files import committed_config, raw_config
 
 
 def with_member(raw: dict[str, Any], key: str, path: list[str], value: Any) -> dict[str, Any]:
@@ -226,3 +226,66 @@ def test_a_malformed_image_setting_is_rejected(member: str, value: str, expected
 def test_the_local_stack_pushes_to_its_loopback_registry_and_the_cloud_stacks_name_none() -> None:
     assert load(raw_config("local"), "local").images.registry == "127.0.0.1:5000"
     assert load(raw_config("staging"), "staging").images.registry is None
+
+
+def test_two_validators_are_refused_since_losing_either_stops_the_ledger() -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:validators", ["replicas"], 2)
+    (problem,) = problems_of(raw)
+    assert problem.startswith("validators.replicas: 2 validators need both for a quorum")
+
+
+def test_zero_validators_are_refused() -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:validators", ["replicas"], 0)
+    assert problems_of(raw) == ["validators.replicas: expected an integer from 1 to 15, got 0"]
+
+
+def test_staging_and_prod_need_a_group_that_survives_a_lost_validator() -> None:
+    assert load(with_member(raw_config("local"), "aurigraph-infra:validators", ["replicas"], 1), "local")
+    raw = with_member(raw_config("prod"), "aurigraph-infra:validators", ["replicas"], 1)
+    assert problems_of(raw, "prod") == [
+        "validators.replicas: 1 cannot survive the loss of a validator; prod needs 3 or more"
+    ]
+
+
+def test_a_partition_above_the_replica_count_is_refused() -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:validators", ["partition"], 5)
+    assert problems_of(raw) == ["validators.partition: 5 is above replicas 4"]
+
+
+def test_a_stack_that_builds_no_images_must_name_each_roles_digest() -> None:
+    problems = problems_of(committed_config("staging"), "staging")
+    assert problems == [
+        "images.references: a stack that does not build its images (no images.registry) needs a digest-pinned "
+        "reference for each role; missing: business, slim, validator"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("references", "expected"),
+    [
+        (
+            {"validator": "registry.example.invalid/aurigraph/validator:latest"},
+            "validator: expected a reference pinned by digest",
+        ),
+        ({"miner": "x@sha256:" + "0" * 64}, "unknown role 'miner'"),
+    ],
+)
+def test_image_references_must_be_pinned_by_digest_and_name_a_role(references: dict[str, str], expected: str) -> None:
+    raw = with_member(raw_config("staging"), "aurigraph-infra:images", ["references"], references)
+    (problem,) = problems_of(raw, "staging")
+    assert problem.startswith(f"images.references: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("tolerations", "expected"),
+    [
+        ([{"key": "a", "operator": "Maybe"}], "toleration operator must be Equal or Exists"),
+        ([{"key": "a", "effect": "Sometimes"}], "toleration effect must be NoSchedule, PreferNoSchedule or NoExecute"),
+        ([{"key": "a", "colour": "red"}], "expected each toleration to be a map of"),
+        ({"key": "a"}, "expected a list of tolerations"),
+    ],
+)
+def test_a_malformed_toleration_is_rejected(tolerations: Any, expected: str) -> None:
+    raw = with_member(raw_config("local"), "aurigraph-infra:slim", ["tolerations"], tolerations)
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"slim.tolerations: {expected}")

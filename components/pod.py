@@ -1,0 +1,190 @@
+"""The hardened pod every Aurigraph node runs in, built in one place for the three workloads.
+
+Non-root (the image's user 10001), read-only root filesystem with a writable `/tmp` (and the data volume where
+a role has one), every capability dropped, no privilege escalation, seccomp `RuntimeDefault`, its own
+ServiceAccount without a mounted token, resources from the stack config, the image by digest, settings from a
+ConfigMap whose checksum is a pod annotation (so a settings change rolls the pods), and the node contract's
+probes. The workloads differ only in what truly differs: ports, probes' paths, volumes, env, scheduling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.metadata import StackMetadata
+from components.roles import GRPC_PORT, HTTP_PORT, PORTS, RAFT_PORT
+from stack_config.schema import NodeResources
+
+RUN_AS_USER = 10001  # the images' user (docker/Dockerfile.in)
+CONFIG_CHECKSUM_ANNOTATION = "aurigraph.io/config-checksum"
+PORT_NAMES = {HTTP_PORT: "http", GRPC_PORT: "grpc", RAFT_PORT: "raft"}
+# The node contract's endpoints (docs/reference/node-contract.md).
+LIVE_PATH = "/q/health/live"
+READY_PATH = "/q/health/ready"
+BUSINESS_READY_PATH = "/api/v11/health"
+
+
+def config_checksum(data: Mapping[str, str]) -> str:
+    """A stable digest of a ConfigMap's data: equal settings give an equal annotation, any change a new one."""
+    return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
+
+
+def http_probe(path: str, period: int, failures: int, timeout: int = 2) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
+        period_seconds=period,
+        timeout_seconds=timeout,
+        failure_threshold=failures,
+    )
+
+
+@dataclass(frozen=True)
+class Probes:
+    """Liveness restarts a stuck JVM; readiness takes a node out of its Services; the startup probe gives a
+    cold JVM (and a validator replaying its log) up to ``startup_seconds`` before liveness counts."""
+
+    ready_path: str = READY_PATH
+    live_path: str = LIVE_PATH
+    startup_seconds: int = 120
+
+    def startup(self) -> k8s.core.v1.ProbeArgs:
+        return http_probe(self.live_path, period=2, failures=self.startup_seconds // 2)
+
+    def liveness(self) -> k8s.core.v1.ProbeArgs:
+        return http_probe(self.live_path, period=10, failures=3)
+
+    def readiness(self) -> k8s.core.v1.ProbeArgs:
+        return http_probe(self.ready_path, period=5, failures=2)
+
+
+@dataclass(frozen=True)
+class NodePodArgs:
+    role: str
+    image: pulumi.Input[str]  # pinned by digest
+    resources: NodeResources
+    metadata: StackMetadata
+    config_map: pulumi.Input[str]  # name of the ConfigMap whose keys become the container's environment
+    config_data: Mapping[str, str]  # its data, for the checksum annotation
+    service_account: pulumi.Input[str]
+    probes: Probes = field(default_factory=Probes)
+    env: Sequence[k8s.core.v1.EnvVarArgs] = ()  # beyond the ConfigMap: values from the pod or Secrets
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = ()
+    volume_mounts: Sequence[k8s.core.v1.VolumeMountArgs] = ()
+    termination_grace_seconds: int = 30
+    affinity: k8s.core.v1.AffinityArgs | None = None
+    topology_spread: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = ()
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    extra_annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
+    """The pod template of one role's workload."""
+    ports = [
+        k8s.core.v1.ContainerPortArgs(name=PORT_NAMES[port], container_port=port, protocol="TCP")
+        for port in PORTS[args.role]
+    ]
+    resources = args.resources
+    container = k8s.core.v1.ContainerArgs(
+        name="node",
+        image=args.image,
+        image_pull_policy="IfNotPresent",
+        ports=ports,
+        env_from=[
+            k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=args.config_map))
+        ],
+        env=list(args.env) or None,
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": resources.cpu_request, "memory": resources.memory_request},
+            limits={"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+        ),
+        security_context=k8s.core.v1.SecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=RUN_AS_USER,
+            run_as_group=RUN_AS_USER,
+            read_only_root_filesystem=True,
+            allow_privilege_escalation=False,
+            privileged=False,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        ),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"), *args.volume_mounts],
+        termination_message_policy="FallbackToLogsOnError",
+        startup_probe=args.probes.startup(),
+        liveness_probe=args.probes.liveness(),
+        readiness_probe=args.probes.readiness(),
+    )
+    annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(args.config_data), **args.extra_annotations}
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            labels=args.metadata.labels(component=args.role, name=args.role), annotations=annotations
+        ),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=args.service_account,
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=True,
+                run_as_user=RUN_AS_USER,
+                run_as_group=RUN_AS_USER,
+                fs_group=RUN_AS_USER,
+                fs_group_change_policy="OnRootMismatch",
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            containers=[container],
+            volumes=[
+                k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")),
+                *args.volumes,
+            ],
+            termination_grace_period_seconds=args.termination_grace_seconds,
+            affinity=args.affinity,
+            topology_spread_constraints=list(args.topology_spread) or None,
+            tolerations=[k8s.core.v1.TolerationArgs(**{snake(k): v for k, v in t.items()}) for t in args.tolerations]
+            or None,
+        ),
+    )
+
+
+def snake(name: str) -> str:
+    """`tolerationSeconds` -> `toleration_seconds`: config keys are Kubernetes' names, Args take Python's."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def service_account(
+    name: str, namespace: pulumi.Input[str], metadata: StackMetadata, role: str, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.ServiceAccount:
+    """A role's own ServiceAccount: no token is mounted (the nodes never call the Kubernetes API)."""
+    return k8s.core.v1.ServiceAccount(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=role, namespace=namespace, labels=metadata.labels(component=role, name=role)
+        ),
+        automount_service_account_token=False,
+        opts=opts,
+    )
+
+
+def settings_config_map(
+    name: str,
+    namespace: pulumi.Input[str],
+    metadata: StackMetadata,
+    role: str,
+    data: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.ConfigMap:
+    """A role's non-secret settings (`AURIGRAPH_*`), the container's environment."""
+    return k8s.core.v1.ConfigMap(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{role}-settings", namespace=namespace, labels=metadata.labels(component=role, name=role)
+        ),
+        data=dict(data),
+        opts=opts,
+    )

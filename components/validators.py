@@ -1,0 +1,211 @@
+"""`ValidatorSet`: the Raft group that orders and finalizes transactions, as a StatefulSet.
+
+Creates a headless Service that publishes not-ready addresses (Raft peers must find each other by their stable
+names `validator-<n>.validator-peers` before any of them is ready), the StatefulSet (parallel pod management so
+a group can form, one volume per validator, a rolling update held back by a partition the operator lowers one
+validator at a time), a PodDisruptionBudget that keeps a Raft quorum, and the validators' settings and
+ServiceAccount. Exports ``name``, ``peers`` (the `AURIGRAPH_PEERS` value business nodes use) and
+``grpc_targets`` (the validators' gRPC addresses, for slim nodes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.metadata import StackMetadata
+from components.pod import NodePodArgs, Probes, node_pod_template, service_account, settings_config_map
+from components.roles import GRPC_PORT, HTTP_PORT, RAFT_PORT
+from stack_config.schema import NodeResources
+
+ROLE = "validator"
+PEERS_SERVICE = "validator-peers"
+DATA_DIR = "/var/lib/aurigraph"
+
+
+def quorum(replicas: int) -> int:
+    """Raft commits with a majority: of n validators, n // 2 + 1 must be up."""
+    if replicas < 1:
+        raise ValueError("a Raft group has at least one member")
+    return replicas // 2 + 1
+
+
+def peer_addresses(replicas: int, namespace: str) -> list[str]:
+    """`validator-<n>.validator-peers.<namespace>.svc` names, one per ordinal."""
+    return [f"{ROLE}-{n}.{PEERS_SERVICE}.{namespace}.svc" for n in range(replicas)]
+
+
+def peers_setting(replicas: int, namespace: str) -> str:
+    """The node contract's `AURIGRAPH_PEERS`: `validator-0=host:9005,...`, ids being the pod names."""
+    return ",".join(
+        f"{ROLE}-{n}={address}:{RAFT_PORT}" for n, address in enumerate(peer_addresses(replicas, namespace))
+    )
+
+
+@dataclass(frozen=True)
+class ValidatorSetArgs:
+    metadata: StackMetadata
+    namespace: str
+    image: pulumi.Input[str]
+    replicas: int
+    resources: NodeResources
+    storage_gib: int
+    storage_class: str | None = None
+    partition: int = 0
+    termination_grace_seconds: int = 60
+
+
+class ValidatorSet(pulumi.ComponentResource):
+    """The validators (see the module's docstring for what it creates)."""
+
+    name: pulumi.Output[str]
+    peers: str
+    grpc_targets: list[str]
+
+    def __init__(self, name: str, args: ValidatorSetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if args.partition > args.replicas:
+            raise ValueError(f"partition {args.partition} is above replicas {args.replicas}")
+        super().__init__("aurigraph:nodes:ValidatorSet", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        metadata, namespace = args.metadata, args.namespace
+        labels, selector = metadata.labels(component=ROLE, name=ROLE), metadata.selector(component=ROLE, name=ROLE)
+        self.peers = peers_setting(args.replicas, namespace)
+        self.grpc_targets = [f"{address}:{GRPC_PORT}" for address in peer_addresses(args.replicas, namespace)]
+
+        settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_PEERS": self.peers, "AURIGRAPH_DATA_DIR": DATA_DIR}
+        config = settings_config_map(f"{name}-settings", namespace, metadata, ROLE, settings, child)
+        account = service_account(f"{name}-account", namespace, metadata, ROLE, child)
+        peers_service = k8s.core.v1.Service(
+            f"{name}-peers",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PEERS_SERVICE, namespace=namespace, labels=labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                publish_not_ready_addresses=True,
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name="http", port=HTTP_PORT, target_port="http"),
+                    k8s.core.v1.ServicePortArgs(name="grpc", port=GRPC_PORT, target_port="grpc"),
+                    k8s.core.v1.ServicePortArgs(name="raft", port=RAFT_PORT, target_port="raft"),
+                ],
+            ),
+            opts=child,
+        )
+        template = node_pod_template(
+            NodePodArgs(
+                role=ROLE,
+                image=args.image,
+                resources=args.resources,
+                metadata=metadata,
+                config_map=config.metadata.name,
+                config_data=settings,
+                service_account=account.metadata.name,
+                # The peer id is the pod's own name, which the StatefulSet keeps across restarts.
+                env=[
+                    k8s.core.v1.EnvVarArgs(
+                        name="AURIGRAPH_ID",
+                        value_from=k8s.core.v1.EnvVarSourceArgs(
+                            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+                        ),
+                    )
+                ],
+                # A validator replaying a long log needs longer than a business node to come up.
+                probes=Probes(startup_seconds=300),
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR)],
+                termination_grace_seconds=args.termination_grace_seconds,
+                affinity=spread_affinity(selector),
+                topology_spread=spread_constraints(selector),
+            )
+        )
+        statefulset = k8s.apps.v1.StatefulSet(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ROLE,
+                namespace=namespace,
+                labels=labels,
+                # With a partition, the pods below it are meant to stay on the old template, which
+                # Pulumi's rollout await would report as a failed update; with none, `up` waits for the rollout.
+                annotations={"pulumi.com/skipAwait": "true"} if args.partition > 0 else None,
+            ),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                service_name=peers_service.metadata.name,
+                replicas=args.replicas,
+                # Parallel: a Raft group needs a majority up to elect, so the pods must not wait for each other.
+                pod_management_policy="Parallel",
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateStatefulSetStrategyArgs(partition=args.partition),
+                ),
+                persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                    # The ledger outlives its pods: volumes stay when the set is scaled down or deleted.
+                    when_deleted="Retain",
+                    when_scaled="Retain",
+                ),
+                template=template,
+                volume_claim_templates=[
+                    k8s.core.v1.PersistentVolumeClaimArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(name="data", labels=labels),
+                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"],
+                            storage_class_name=args.storage_class,
+                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                                requests={"storage": f"{args.storage_gib}Gi"}
+                            ),
+                        ),
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        budget = k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-budget",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ROLE, namespace=namespace, labels=labels),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                min_available=quorum(args.replicas),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                # A validator that is not ready (catching up) is evicted only while the budget holds.
+                unhealthy_pod_eviction_policy="IfHealthyBudget",
+            ),
+            opts=child,
+        )
+        # The workload's name, known once every part of it exists.
+        self.name = pulumi.Output.all(statefulset.metadata.name, budget.metadata.name).apply(
+            lambda names: str(names[0])
+        )
+        self.register_outputs({"name": self.name, "peers": self.peers})
+
+
+def spread_affinity(selector: dict[str, str]) -> k8s.core.v1.AffinityArgs:
+    """Prefer one validator per node: two on one node lose two votes with it."""
+    return k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    ),
+                )
+            ]
+        )
+    )
+
+
+def spread_constraints(selector: dict[str, str]) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    """Even over nodes (enforced: at most one more on any node) and zones (preferred, so a single-zone cluster
+    still schedules)."""
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=topology_key,
+            when_unsatisfiable=when,
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+        )
+        for topology_key, when in (
+            ("kubernetes.io/hostname", "DoNotSchedule"),
+            ("topology.kubernetes.io/zone", "ScheduleAnyway"),
+        )
+    ]

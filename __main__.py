@@ -1,5 +1,7 @@
 """Aurigraph infrastructure: the stack's config in, components composed, outputs out."""
 
+import hashlib
+
 import pulumi
 
 from components.business import BusinessNodes, BusinessNodesArgs
@@ -9,8 +11,9 @@ from components.metadata import StackMetadata
 from components.namespace import StackNamespace, StackNamespaceArgs
 from components.network import NodeNetwork, NodeNetworkArgs
 from components.roles import ROLES
+from components.secrets import NodeSecrets, NodeSecretsArgs
 from components.slim import SlimNodes, SlimNodesArgs
-from components.validators import ValidatorSet, ValidatorSetArgs
+from components.validators import ValidatorSet, ValidatorSetArgs, validator_ids
 from stack_config import load_from_pulumi
 
 config = load_from_pulumi()
@@ -60,6 +63,18 @@ references: dict[str, pulumi.Input[str]] = {role: image.ref for role, image in i
 
 # The nodes, in the namespace (its name is known; the dependency is explicit).
 nodes = pulumi.ResourceOptions(providers=[kubernetes], depends_on=[namespace])
+keys = NodeSecrets(
+    "node-secrets",
+    NodeSecretsArgs(
+        metadata=metadata,
+        namespace=config.namespace,
+        network=f"aurigraph-{pulumi.get_stack()}",
+        validator_ids=validator_ids(config.validators.replicas),
+        generation=config.validators.key_generation,
+        supplied_keys=config.validator_keys,
+    ),
+    opts=nodes,
+)
 validators = ValidatorSet(
     "validators",
     ValidatorSetArgs(
@@ -72,6 +87,9 @@ validators = ValidatorSet(
         storage_class=config.validators.storage_class,
         partition=config.validators.partition,
         termination_grace_seconds=config.validators.termination_grace_seconds,
+        keys_secret=keys.keys_secret,
+        genesis_config_map=keys.genesis_config_map,
+        genesis_checksum=keys.genesis.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()),
     ),
     opts=nodes,
 )
@@ -126,3 +144,4 @@ pulumi.export(
 )
 pulumi.export("workloads", {"validator": validators.name, "business": business.name, "slim": slim.name})
 pulumi.export("networkPolicies", network.names)
+pulumi.export("validatorKeys", keys.fingerprints)

@@ -18,11 +18,14 @@ import pulumi_kubernetes as k8s
 from components.metadata import StackMetadata
 from components.pod import (
     BUSINESS_READY_PATH,
+    SCORE_EXCEPTIONS,
     NodePodArgs,
     Probes,
     node_pod_template,
     service_account,
     settings_config_map,
+    spread_affinity,
+    spread_constraints,
 )
 from components.roles import GRPC_PORT
 from stack_config.schema import NodeResources
@@ -85,6 +88,8 @@ class BusinessNodes(pulumi.ComponentResource):
                 config_data=settings,
                 service_account=account.metadata.name,
                 probes=Probes(ready_path=BUSINESS_READY_PATH),
+                affinity=spread_affinity(selector),
+                topology_spread=spread_constraints(selector, nodes_enforced=False),
                 env=[
                     k8s.core.v1.EnvVarArgs(
                         name="AURIGRAPH_ID",
@@ -97,10 +102,12 @@ class BusinessNodes(pulumi.ComponentResource):
         )
         deployment = k8s.apps.v1.Deployment(
             name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ROLE, namespace=namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ROLE, namespace=namespace, labels=labels, annotations=SCORE_EXCEPTIONS
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                # The autoscaler owns the count after creation; `up` must not reset it (ignore_changes below).
-                replicas=args.replicas_min,
+                # No replica count: the autoscaler owns it (at least replicas_min within seconds of creation), and
+                # a count here would be reset by every `up`.
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
@@ -110,7 +117,7 @@ class BusinessNodes(pulumi.ComponentResource):
                 revision_history_limit=10,
                 template=template,
             ),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["spec.replicas"]),
+            opts=child,
         )
         autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-autoscaler",

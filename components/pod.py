@@ -25,6 +25,13 @@ from stack_config.schema import NodeResources
 
 RUN_AS_USER = 10001  # the images' user (docker/Dockerfile.in)
 CONFIG_CHECKSUM_ANNOTATION = "aurigraph.io/config-checksum"
+# Local disk a node may use beyond its volumes: the writable /tmp and its logs.
+EPHEMERAL_STORAGE_REQUEST = "256Mi"
+EPHEMERAL_STORAGE_LIMIT = "1Gi"
+# Checks of the manifest scanner (kube-score, tools/check_manifests.py) that these workloads deliberately do not
+# follow, with the reason, on each workload: images are pinned by digest, so `IfNotPresent` can never run a
+# stale image, and `Always` would make every restart depend on the registry answering.
+SCORE_EXCEPTIONS = {"kube-score/ignore": "container-image-pull-policy"}
 PORT_NAMES = {HTTP_PORT: "http", GRPC_PORT: "grpc", RAFT_PORT: "raft"}
 # The node contract's endpoints (docs/reference/node-contract.md).
 LIVE_PATH = "/q/health/live"
@@ -82,7 +89,8 @@ class NodePodArgs:
     affinity: k8s.core.v1.AffinityArgs | None = None
     topology_spread: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = ()
     tolerations: Sequence[Mapping[str, Any]] = ()
-    extra_annotations: Mapping[str, str] = field(default_factory=dict)
+    # Annotations that roll the pods when what they digest changes (the genesis, say).
+    extra_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
@@ -102,8 +110,16 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
         ],
         env=list(args.env) or None,
         resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": resources.cpu_request, "memory": resources.memory_request},
-            limits={"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+            requests={
+                "cpu": resources.cpu_request,
+                "memory": resources.memory_request,
+                "ephemeral-storage": EPHEMERAL_STORAGE_REQUEST,
+            },
+            limits={
+                "cpu": resources.cpu_limit,
+                "memory": resources.memory_limit,
+                "ephemeral-storage": EPHEMERAL_STORAGE_LIMIT,
+            },
         ),
         security_context=k8s.core.v1.SecurityContextArgs(
             run_as_non_root=True,
@@ -150,6 +166,43 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
             or None,
         ),
     )
+
+
+def spread_affinity(selector: dict[str, str]) -> k8s.core.v1.AffinityArgs:
+    """Prefer one pod of a role per node: a node that fails then takes one of them with it."""
+    return k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    ),
+                )
+            ]
+        )
+    )
+
+
+def spread_constraints(
+    selector: dict[str, str], nodes_enforced: bool
+) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    """Even over nodes (enforced when ``nodes_enforced``: at most one more on any node) and zones (preferred, so
+    a single-zone cluster still schedules)."""
+    node_rule = "DoNotSchedule" if nodes_enforced else "ScheduleAnyway"
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=topology_key,
+            when_unsatisfiable=when,
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+        )
+        for topology_key, when in (
+            ("kubernetes.io/hostname", node_rule),
+            ("topology.kubernetes.io/zone", "ScheduleAnyway"),
+        )
+    ]
 
 
 def snake(name: str) -> str:

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.metadata import StackMetadata
-from components.pod import NodePodArgs, node_pod_template, service_account, settings_config_map
+from components.pod import SCORE_EXCEPTIONS, NodePodArgs, node_pod_template, service_account, settings_config_map
 from components.roles import GRPC_PORT, HTTP_PORT
 from stack_config.schema import NodeResources
 
@@ -70,7 +70,9 @@ class SlimNodes(pulumi.ComponentResource):
         )
         daemonset = k8s.apps.v1.DaemonSet(
             name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ROLE, namespace=namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ROLE, namespace=namespace, labels=labels, annotations=SCORE_EXCEPTIONS
+            ),
             spec=k8s.apps.v1.DaemonSetSpecArgs(
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 # One node at a time: its clients fall back to another node's slim while it restarts.

@@ -16,11 +16,22 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.metadata import StackMetadata
-from components.pod import NodePodArgs, Probes, node_pod_template, service_account, settings_config_map
+from components.pod import (
+    SCORE_EXCEPTIONS,
+    NodePodArgs,
+    Probes,
+    node_pod_template,
+    service_account,
+    settings_config_map,
+    spread_affinity,
+    spread_constraints,
+)
 from components.roles import GRPC_PORT, HTTP_PORT, RAFT_PORT
+from components.secrets import GENESIS_PATH, KEYS_DIR
 from stack_config.schema import NodeResources
 
 ROLE = "validator"
+GENESIS_CHECKSUM_ANNOTATION = "aurigraph.io/genesis-checksum"
 PEERS_SERVICE = "validator-peers"
 DATA_DIR = "/var/lib/aurigraph"
 
@@ -30,6 +41,11 @@ def quorum(replicas: int) -> int:
     if replicas < 1:
         raise ValueError("a Raft group has at least one member")
     return replicas // 2 + 1
+
+
+def validator_ids(replicas: int) -> list[str]:
+    """Peer ids, the StatefulSet's pod names: `validator-0` ... `validator-<n-1>`."""
+    return [f"{ROLE}-{n}" for n in range(replicas)]
 
 
 def peer_addresses(replicas: int, namespace: str) -> list[str]:
@@ -55,6 +71,11 @@ class ValidatorSetArgs:
     storage_class: str | None = None
     partition: int = 0
     termination_grace_seconds: int = 60
+    # The signing keys' Secret (one `<id>.pem` each) and the genesis ConfigMap (NodeSecrets); without them the
+    # validators run unsigned (a development group).
+    keys_secret: pulumi.Input[str] | None = None
+    genesis_config_map: pulumi.Input[str] | None = None
+    genesis_checksum: pulumi.Input[str] | None = None
 
 
 class ValidatorSet(pulumi.ComponentResource):
@@ -75,6 +96,9 @@ class ValidatorSet(pulumi.ComponentResource):
         self.grpc_targets = [f"{address}:{GRPC_PORT}" for address in peer_addresses(args.replicas, namespace)]
 
         settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_PEERS": self.peers, "AURIGRAPH_DATA_DIR": DATA_DIR}
+        keys = signing_key_mounts(args)
+        if keys.env:
+            settings["AURIGRAPH_GENESIS_FILE"] = GENESIS_PATH
         config = settings_config_map(f"{name}-settings", namespace, metadata, ROLE, settings, child)
         account = service_account(f"{name}-account", namespace, metadata, ROLE, child)
         peers_service = k8s.core.v1.Service(
@@ -108,14 +132,18 @@ class ValidatorSet(pulumi.ComponentResource):
                         value_from=k8s.core.v1.EnvVarSourceArgs(
                             field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
                         ),
-                    )
+                    ),
+                    *keys.env,
                 ],
+                volumes=keys.volumes,
+                extra_annotations=keys.annotations,
                 # A validator replaying a long log needs longer than a business node to come up.
                 probes=Probes(startup_seconds=300),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR)],
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR), *keys.mounts],
                 termination_grace_seconds=args.termination_grace_seconds,
                 affinity=spread_affinity(selector),
-                topology_spread=spread_constraints(selector),
+                # Two validators on one node lose two votes with it: enforced.
+                topology_spread=spread_constraints(selector, nodes_enforced=True),
             )
         )
         statefulset = k8s.apps.v1.StatefulSet(
@@ -126,7 +154,7 @@ class ValidatorSet(pulumi.ComponentResource):
                 labels=labels,
                 # With a partition, the pods below it are meant to stay on the old template, which
                 # Pulumi's rollout await would report as a failed update; with none, `up` waits for the rollout.
-                annotations={"pulumi.com/skipAwait": "true"} if args.partition > 0 else None,
+                annotations=SCORE_EXCEPTIONS | ({"pulumi.com/skipAwait": "true"} if args.partition > 0 else {}),
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=peers_service.metadata.name,
@@ -177,35 +205,37 @@ class ValidatorSet(pulumi.ComponentResource):
         self.register_outputs({"name": self.name, "peers": self.peers})
 
 
-def spread_affinity(selector: dict[str, str]) -> k8s.core.v1.AffinityArgs:
-    """Prefer one validator per node: two on one node lose two votes with it."""
-    return k8s.core.v1.AffinityArgs(
-        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
-            preferred_during_scheduling_ignored_during_execution=[
-                k8s.core.v1.WeightedPodAffinityTermArgs(
-                    weight=100,
-                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
-                        topology_key="kubernetes.io/hostname",
-                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                    ),
-                )
-            ]
-        )
+@dataclass(frozen=True)
+class KeyMounts:
+    env: list[k8s.core.v1.EnvVarArgs]
+    volumes: list[k8s.core.v1.VolumeArgs]
+    mounts: list[k8s.core.v1.VolumeMountArgs]
+    annotations: dict[str, pulumi.Input[str]]
+
+
+def signing_key_mounts(args: ValidatorSetArgs) -> KeyMounts:
+    """The keys' Secret read-only at /etc/aurigraph/keys (each validator reads `<its id>.pem`), the genesis at
+    /etc/aurigraph/genesis, and the genesis digest as an annotation so a rotation rolls the validators."""
+    if args.keys_secret is None or args.genesis_config_map is None:
+        return KeyMounts([], [], [], {})
+    return KeyMounts(
+        env=[
+            # $(AURIGRAPH_ID) is expanded by the kubelet from the variable above it.
+            k8s.core.v1.EnvVarArgs(name="AURIGRAPH_SIGNING_KEY_FILE", value=f"{KEYS_DIR}/$(AURIGRAPH_ID).pem")
+        ],
+        volumes=[
+            k8s.core.v1.VolumeArgs(
+                name="signing-keys",
+                # Owner and group only (the group is the pod's fsGroup, the node's user).
+                secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=args.keys_secret, default_mode=0o440),
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="genesis", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=args.genesis_config_map)
+            ),
+        ],
+        mounts=[
+            k8s.core.v1.VolumeMountArgs(name="signing-keys", mount_path=KEYS_DIR, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="genesis", mount_path=GENESIS_PATH.rsplit("/", 1)[0], read_only=True),
+        ],
+        annotations={GENESIS_CHECKSUM_ANNOTATION: args.genesis_checksum} if args.genesis_checksum else {},
     )
-
-
-def spread_constraints(selector: dict[str, str]) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
-    """Even over nodes (enforced: at most one more on any node) and zones (preferred, so a single-zone cluster
-    still schedules)."""
-    return [
-        k8s.core.v1.TopologySpreadConstraintArgs(
-            max_skew=1,
-            topology_key=topology_key,
-            when_unsatisfiable=when,
-            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-        )
-        for topology_key, when in (
-            ("kubernetes.io/hostname", "DoNotSchedule"),
-            ("topology.kubernetes.io/zone", "ScheduleAnyway"),
-        )
-    ]

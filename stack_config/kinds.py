@@ -243,6 +243,21 @@ def _image_references(raw: Any) -> Mapping[str, str]:
     return MappingProxyType(references)
 
 
+def _signing_keys(raw: Any) -> Mapping[str, str]:
+    raw = _json_value(raw)
+    if not isinstance(raw, Mapping):
+        raise ValueError("expected a map of validator id to PKCS#8 PEM private key")
+    keys: dict[str, str] = {}
+    for validator, pem in raw.items():
+        if not re.fullmatch(r"validator-[0-9]+", str(validator)):
+            raise ValueError(f"expected validator ids such as validator-0, got {_show(validator)}")
+        # Never echo the value: it is a private key.
+        if not isinstance(pem, str) or "-----BEGIN PRIVATE KEY-----" not in pem:
+            raise ValueError(f"{validator}: expected a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)")
+        keys[str(validator)] = pem
+    return MappingProxyType(keys)
+
+
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 
 
@@ -268,6 +283,7 @@ def _tolerations(raw: Any) -> tuple[Mapping[str, Any], ...]:
 
 DNS_LABEL = Kind("DNS label", _dns_label)
 BOOL = Kind("boolean", _bool)
+SIGNING_KEYS = Kind("map of validator id to PKCS#8 PEM private key (secret)", _signing_keys)
 IMAGE_REFERENCES = Kind("map of role to digest-pinned image reference", _image_references)
 TOLERATIONS = Kind("list of tolerations (key, operator, value, effect, tolerationSeconds)", _tolerations)
 OPTIONAL_REGISTRY = Kind(

@@ -16,10 +16,13 @@ from typing import Any, TypeVar
 
 import pulumi
 import yaml
+from pulumi.runtime.config import is_config_secret
 
 from stack_config.schema import PROJECT, REQUIRED, StackConfig
 
 T = TypeVar("T")
+# Keys whose values are secrets: a stack file must hold them encrypted.
+SECRET_KEYS = ("validatorKeys",)
 
 
 class ConfigError(pulumi.RunError):
@@ -75,7 +78,16 @@ def load_from_pulumi() -> StackConfig:
     raw = dict(pulumi.runtime.config.get_config_env())
     raw.update(pulumi.runtime.config.CONFIG.get())
     try:
-        return load(raw, pulumi.get_stack())
+        config = load(raw, pulumi.get_stack())
+        plain = [
+            name for name in SECRET_KEYS if f"{PROJECT}:{name}" in raw and not is_config_secret(f"{PROJECT}:{name}")
+        ]
+        if plain:
+            raise ConfigError(
+                stack_file_name(pulumi.get_stack()),
+                [f"{name}: holds secrets, so it must be set with `pulumi config set --secret`" for name in plain],
+            )
+        return config
     except ConfigError as error:
         pulumi.log.error(str(error))
         raise SystemExit(EXIT_CODE_ERROR_SHOWN) from error

@@ -128,6 +128,14 @@ class ValidatorSettings:
         default=60,
     )
 
+    key_generation: int = key(
+        "keyGeneration",
+        kinds.count(minimum=1, maximum=1_000_000),
+        "Generation of the validators' generated signing keys: raise it by one to rotate them all "
+        "(docs/deployment-guide.md).",
+        default=1,
+    )
+
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.replicas == 2:
@@ -308,6 +316,13 @@ class StackConfig:
     )
     images: ImageSettings = section("images", ImageSettings, "How node images are built and pushed.")
     network: NetworkSettings = section("network", NetworkSettings, "NetworkPolicies and the optional mesh.")
+    validator_keys: Mapping[str, str] = key(
+        "validatorKeys",
+        kinds.SIGNING_KEYS,
+        "Signing keys supplied by the operator instead of generated, by validator id (`validator-0: <PEM>`). "
+        "Must be set with `pulumi config set --secret --path`; a plain value is refused.",
+        default={},
+    )
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
@@ -322,6 +337,9 @@ class StackConfig:
                     f"{self.environment} needs 3 or more",
                 )
             )
+        unknown = sorted(set(self.validator_keys) - {f"validator-{n}" for n in range(self.validators.replicas)})
+        if unknown:
+            found.append(("validatorKeys", f"keys for validators that do not exist: {', '.join(unknown)}"))
         if not self.images.registry:
             missing = [role for role in ("business", "slim", "validator") if role not in self.images.references]
             if missing:

@@ -9,11 +9,19 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.secrets import new_signing_key
+
 # What the real providers would add to a resource's inputs: an image's digest, a measured size.
 FAKE_DIGEST = "sha256:" + "ab" * 32
-PROVIDER_OUTPUTS: dict[str, dict[str, Any]] = {
-    "docker-build:index:Image": {"digest": FAKE_DIGEST},
-    "pulumi-python:dynamic:Resource": {"size_bytes": 110_000_000, "image_id": "sha256:" + "cd" * 32},
+PROVIDER_OUTPUTS: dict[str, dict[str, Any]] = {"docker-build:index:Image": {"digest": FAKE_DIGEST}}
+# Dynamic resources share one type; each output they would compute, by name.
+TEST_KEY_PEM, TEST_PUBLIC_KEY = new_signing_key()
+DYNAMIC_OUTPUTS: dict[str, Any] = {
+    "size_bytes": 110_000_000,
+    "image_id": "sha256:" + "cd" * 32,
+    "private_key_pem": TEST_KEY_PEM,
+    "public_key": TEST_PUBLIC_KEY,
+    "result": "generated-in-a-test-0123456789abcdef",
 }
 
 
@@ -25,7 +33,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(args)
-        return f"{args.name}-id", dict(args.inputs) | PROVIDER_OUTPUTS.get(args.typ, {})
+        outputs = dict(args.inputs) | PROVIDER_OUTPUTS.get(args.typ, {})
+        if args.typ == "pulumi-python:dynamic:Resource":
+            # Unset (None) properties are not sent; fill in what a provider computes (extra names are ignored).
+            outputs |= {name: value for name, value in DYNAMIC_OUTPUTS.items() if outputs.get(name) is None}
+        return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None

@@ -115,7 +115,7 @@ def test_validators_keep_their_volume_and_upgrade_behind_the_partition(mocks: Re
         statefulset = one(mocks, "kubernetes:apps/v1:StatefulSet")
         spec = statefulset["spec"]
         assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 3}}
-        assert statefulset["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+        assert statefulset["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
         (claim,) = spec["volumeClaimTemplates"]
         assert claim["spec"]["resources"]["requests"] == {"storage": "100Gi"}
         assert claim["spec"]["storageClassName"] == "gp3"
@@ -175,9 +175,10 @@ def test_every_node_pod_is_hardened_and_pinned(mocks: RecordingMocks) -> pulumi.
             assert pod["automountServiceAccountToken"] is False
             assert pod["serviceAccountName"] == workload["metadata"]["name"]
             assert node["resources"] == {
-                "requests": {"cpu": "1", "memory": "2Gi"},
-                "limits": {"cpu": "2", "memory": "4Gi"},
+                "requests": {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "256Mi"},
+                "limits": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "1Gi"},
             }
+            assert workload["metadata"]["annotations"]["kube-score/ignore"] == "container-image-pull-policy"
             assert {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
             assert node["livenessProbe"]["httpGet"]["path"] == "/q/health/live"
             assert node["startupProbe"]["httpGet"]["path"] == "/q/health/live"
@@ -206,6 +207,7 @@ def test_business_nodes_roll_without_losing_capacity_and_scale_on_cpu_and_memory
     def verify(_: object) -> None:
         deployment = one(mocks, "kubernetes:apps/v1:Deployment")
         assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": "25%"}
+        assert "replicas" not in deployment["spec"], "the autoscaler owns the count"
         assert container(deployment)["readinessProbe"]["httpGet"]["path"] == "/api/v11/health"
         hpa = one(mocks, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")["spec"]
         assert (hpa["minReplicas"], hpa["maxReplicas"]) == (6, 20)

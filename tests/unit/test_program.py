@@ -121,7 +121,7 @@ def test_a_stack_that_builds_no_images_runs_the_promoted_digests_at_its_sizes(
         (statefulset,) = mocks.of_type("kubernetes:apps/v1:StatefulSet")
         (node,) = statefulset.inputs["spec"]["template"]["spec"]["containers"]
         assert node["image"] == PROMOTED["validator"]
-        assert node["resources"]["limits"] == {"cpu": "4", "memory": "8Gi"}
+        assert (node["resources"]["limits"]["cpu"], node["resources"]["limits"]["memory"]) == ("4", "8Gi")
         (hpa,) = mocks.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
         assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (6, 20)
 

@@ -83,6 +83,15 @@ build_all() {
   build_tool buildkit github.com/docker/buildx/cmd/buildx "$out/bin/docker-buildx" \
     "-X github.com/docker/buildx/version.Version=$buildx_version"
 
+  local kubeconform_version kube_score_version
+  kubeconform_version=$(module_version checkers github.com/yannh/kubeconform)
+  kube_score_version=$(module_version checkers github.com/zegl/kube-score)
+  say "building kubeconform $kubeconform_version and kube-score $kube_score_version"
+  build_tool checkers github.com/yannh/kubeconform/cmd/kubeconform "$out/bin/kubeconform" \
+    "-X main.version=$kubeconform_version"
+  build_tool checkers github.com/zegl/kube-score/cmd/kube-score "$out/bin/kube-score" \
+    "-X main.version=$kube_score_version"
+
   say "building pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION"
   local src=$work/kubernetes download
   # Downloaded outside any module, so no go.sum vouches for it: compare its hash with the recorded one.

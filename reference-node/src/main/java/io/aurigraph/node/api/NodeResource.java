@@ -47,6 +47,7 @@ public class NodeResource {
         body.put("revision", metrics.revision());
         body.put("height", node.height());
         node.validator().ifPresent(v -> body.put("consensus", consensus(v)));
+        node.signingIdentity().ifPresent(i -> body.put("signingKey", i.fingerprint()));
         node.follower().ifPresent(f -> body.put("syncLagBlocks", f.syncLagBlocks()));
         return body;
     }

@@ -38,6 +38,7 @@ public class NodeRuntime {
     private LedgerClient client;
     private ProposalBatcher batcher;
     private BlockFollower follower;
+    private SigningIdentity identity;
 
     public NodeRuntime(NodeSettings settings) {
         this.settings = settings;
@@ -47,8 +48,11 @@ public class NodeRuntime {
         role = Role.parse(settings.role());
         id = settings.id().orElseGet(NodeRuntime::hostName);
         switch (role) {
-            case VALIDATOR -> validator = Validator.start(new Validator.Settings(id, cluster(),
-                    Path.of(settings.dataDir()), settings.snapshotEveryEntries(), settings.recentBlocksMax()));
+            case VALIDATOR -> {
+                identity = loadSigningIdentity();
+                validator = Validator.start(new Validator.Settings(id, cluster(),
+                        Path.of(settings.dataDir()), settings.snapshotEveryEntries(), settings.recentBlocksMax()));
+            }
             case BUSINESS -> {
                 client = new LedgerClient(cluster(), settings.commitTimeoutMillis());
                 batcher = new ProposalBatcher(client::submit, id, settings.batchSizeMax(), settings.batchLingerMillis(),
@@ -86,6 +90,22 @@ public class NodeRuntime {
         } catch (UnknownHostException e) {
             return "node";
         }
+    }
+
+    /** A validator's signing key, checked against the genesis before the validator joins its group. */
+    private SigningIdentity loadSigningIdentity() throws IOException {
+        if (settings.signingKeyFile().isEmpty()) {
+            return null;
+        }
+        String genesis = settings.genesisFile().orElseThrow(() -> new IllegalStateException(
+                "a signing key (aurigraph.signing-key-file) needs the genesis that names it (aurigraph.genesis-file)"));
+        SigningIdentity loaded = SigningIdentity.load(id, Path.of(settings.signingKeyFile().get()), Path.of(genesis));
+        LOG.infof("signing key %s of validator %s in network %s", loaded.fingerprint(), id, loaded.network());
+        return loaded;
+    }
+
+    public Optional<SigningIdentity> signingIdentity() {
+        return Optional.ofNullable(identity);
     }
 
     public Role role() {

@@ -21,6 +21,15 @@ public interface NodeSettings {
     /** The validator group, {@code validator-0=host:9005,...}; read by validators and business nodes. */
     Optional<String> peers();
 
+    /**
+     * A validator's Ed25519 signing key (PKCS#8 PEM file, mounted from a Secret); checked against
+     * {@link #genesisFile()} at start.
+     */
+    Optional<String> signingKeyFile();
+
+    /** The network's genesis (JSON: its name and each validator's public key). Required with a signing key. */
+    Optional<String> genesisFile();
+
     /** Where a validator keeps its Raft log, state and snapshots. */
     @WithDefault("data")
     String dataDir();

@@ -27,6 +27,7 @@ from components.image_size import MANIFEST_TYPES, read_image_size
 from components.roles import PLAN_BASELINE_MB, ROLES, SIZE_BAR_MB
 from tests.integration.conftest import ROOT, cli_env
 from tests.stack_files import PROMOTED
+from tools import check_manifests
 
 PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
 PROJECT_DIRS = ["components", "stack_config"]
@@ -50,10 +51,14 @@ RESOURCES = Counter(
         "kubernetes:apps/v1:DaemonSet": 1,
         "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
         "kubernetes:policy/v1:PodDisruptionBudget": 2,
-        "kubernetes:core/v1:ConfigMap": 3,
+        "kubernetes:core/v1:ConfigMap": 4,
         "kubernetes:core/v1:Service": 3,
         "kubernetes:core/v1:ServiceAccount": 3,
         "kubernetes:networking.k8s.io/v1:NetworkPolicy": 15,
+        # The validators' signing keys (one each), their Secret and the genesis.
+        "aurigraph:secrets:NodeSecrets": 1,
+        "pulumi-python:dynamic:Resource": 4,
+        "kubernetes:core/v1:Secret": 1,
     }
 )
 IMAGE_RESOURCES = Counter(
@@ -159,6 +164,9 @@ def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.S
     outputs = {name: output.value for name, output in result.outputs.items()}
     images = outputs.pop("images")
     assert len(outputs.pop("networkPolicies")) == RESOURCES["kubernetes:networking.k8s.io/v1:NetworkPolicy"]
+    fingerprints = outputs.pop("validatorKeys")
+    assert sorted(fingerprints) == [f"validator-{n}" for n in range(4)]
+    assert len(set(fingerprints.values())) == 4, "every validator has its own key"
     assert outputs == {
         "environment": "local",
         "namespace": "aurigraph",
@@ -181,7 +189,7 @@ def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.S
         assert (image["sizeBytes"], image["imageId"]) == (measured.size_bytes, measured.config_digest)
         assert image["sizeBytes"] <= SIZE_BAR_MB[role] * 1_000_000
     manifests = rendered(project)
-    assert len(manifests) == RENDERED_COUNT + 1  # and the namespace
+    assert len(manifests) == RENDERED_COUNT
     manifest = project / "build/manifests/local/1-manifest/v1-namespace-default-aurigraph.yaml"
     assert manifest in manifests
     document: dict[str, Any] = yaml.safe_load(manifest.read_text())
@@ -191,6 +199,20 @@ def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.S
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["app.kubernetes.io/instance"] == "local"
     assert labels["aurigraph.io/environment"] == "local"
+
+
+def test_no_private_key_is_in_the_state_in_plain_text(stack: auto.Stack, project: Path) -> None:
+    # The state file as the backend stores it (the Automation API's export decrypts secrets for its caller).
+    (state_file,) = (project / "state" / ".pulumi" / "stacks").rglob("local.json")
+    state = state_file.read_text()
+    assert "validator-signing-keys" in state and '"ciphertext"' in state
+    # The PEM header, as text and as base64 (a Secret's data), never appears: only ciphertext does.
+    for marker in ("PRIVATE KEY", "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t"):
+        assert marker not in state
+
+
+def test_the_rendered_manifests_pass_the_schema_and_the_scanner(project: Path) -> None:
+    assert check_manifests.main([str(project / "build" / "manifests" / "local")]) == 0
 
 
 def test_a_second_up_changes_nothing(stack: auto.Stack, project: Path) -> None:
@@ -232,6 +254,31 @@ def test_staging_and_prod_preview_with_their_stack_files(project: Path, env: dic
     result = other.preview(color="never")
     assert result.change_summary == {"create": RESOURCES.total()}
     assert not (project / "build" / "manifests" / name).exists(), "a preview must not render files"
+
+
+def test_the_production_sized_stack_renders_manifests_that_pass_the_schema_and_the_scanner(
+    project: Path, env: dict[str, str]
+) -> None:
+    """prod's sizes and settings, rendered (no cluster here): `up` writes what a cluster would receive."""
+    env = {key: value for key, value in env.items() if key != "PULUMI_CONFIG_PASSPHRASE_FILE"}
+    env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test-only"
+    workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
+    prod = auto.create_or_select_stack("prod", work_dir=str(project), opts=workspace)
+    for role, reference in PROMOTED.items():
+        prod.set_config(f"aurigraph-infra:images.references.{role}", auto.ConfigValue(reference), path=True)
+    try:
+        result = prod.up(color="never")
+        assert result.summary.resource_changes == {"create": RESOURCES.total()}
+        rendered_dir = project / "build" / "manifests" / "prod"
+        statefulset = yaml.safe_load(
+            (rendered_dir / "1-manifest/apps_v1-statefulset-aurigraph-validator.yaml").read_text()
+        )
+        (node,) = statefulset["spec"]["template"]["spec"]["containers"]
+        assert node["image"] == PROMOTED["validator"]
+        assert node["resources"]["limits"]["memory"] == "8Gi"
+        assert check_manifests.main([str(rendered_dir)]) == 0
+    finally:
+        prod.destroy(color="never")
 
 
 def test_destroy_removes_every_resource_and_rendered_manifest(stack: auto.Stack, project: Path) -> None:

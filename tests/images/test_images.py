@@ -4,6 +4,7 @@ and one clear message for each bad input of `make images`."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import time
 import urllib.error
@@ -15,6 +16,7 @@ import pytest
 from components.image import SourceRevision, build_arguments
 from components.image_size import MANIFEST_TYPES, read_image_size
 from components.roles import ROLES, SIZE_BAR_MB
+from components.secrets import fingerprint, new_signing_key
 from tests.images.conftest import docker, docker_bytes, inspect, registry
 from tools import images
 from tools.devnet import http_json
@@ -77,8 +79,11 @@ def await_ready(base: str, container: str) -> None:
         time.sleep(0.5)
 
 
-def run_node(network: str, name: str, reference: str, *env: str, data: str | None = None) -> str:
-    """Runs a node read-only, with every capability dropped; ``data`` (a volume) becomes its data dir."""
+def run_node(
+    network: str, name: str, reference: str, *env: str, data: str | None = None, mounts: tuple[str, ...] = ()
+) -> str:
+    """Runs a node read-only, with every capability dropped; ``data`` (a volume) becomes its data dir and
+    ``mounts`` are further `-v` arguments."""
     args = [
         "run",
         "-d",
@@ -102,6 +107,8 @@ def run_node(network: str, name: str, reference: str, *env: str, data: str | Non
         args += ["-e", item]
     if data:
         args += ["-v", f"{data}:/var/lib/aurigraph"]
+    for mount in mounts:
+        args += ["-v", mount]
     docker(*args, reference)
     return name
 
@@ -255,3 +262,54 @@ def test_two_builds_of_one_commit_give_the_same_image_id(built: dict[str, images
     first, second = inspect(built["business"].reference), inspect(again.reference)
     assert second["RootFS"] == first["RootFS"]
     assert again.image_id == built["business"].image_id
+
+
+def key_files(directory: Path, key_pem: str, genesis_public: str) -> tuple[str, str]:
+    """The signing-key and genesis mounts as NodeSecrets lays them out, readable by the node's user."""
+    (directory / "keys").mkdir()
+    (directory / "genesis").mkdir()
+    (directory / "keys" / "validator-0.pem").write_text(key_pem)
+    genesis = {"network": "aurigraph-test", "validators": {"validator-0": genesis_public}}
+    (directory / "genesis" / "genesis.json").write_text(json.dumps(genesis))
+    for path in directory.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return f"{directory / 'keys'}:/etc/aurigraph/keys:ro", f"{directory / 'genesis'}:/etc/aurigraph/genesis:ro"
+
+
+KEY_SETTINGS = (
+    "AURIGRAPH_ID=validator-0",
+    "AURIGRAPH_PEERS=validator-0=validator-0:9005",
+    "AURIGRAPH_SIGNING_KEY_FILE=/etc/aurigraph/keys/validator-0.pem",
+    "AURIGRAPH_GENESIS_FILE=/etc/aurigraph/genesis/genesis.json",
+)
+
+
+def test_a_validator_starts_with_the_key_its_genesis_names_and_shows_its_fingerprint(
+    built: dict[str, images.Built], network: str, tmp_path: Path
+) -> None:
+    pem, public = new_signing_key()
+    mounts = key_files(tmp_path, pem, public)
+    name = run_node(
+        network, "validator-0", built["validator"].reference, *KEY_SETTINGS, data="aurigraph-test-keyed", mounts=mounts
+    )
+    base = published(name)
+    await_ready(base, name)
+    status, info = http(base + "/api/v11/info")
+    assert status == 200 and isinstance(info, dict)
+    assert info["signingKey"] == fingerprint(public)
+
+
+def test_a_validator_given_a_key_its_genesis_does_not_name_does_not_start(
+    built: dict[str, images.Built], network: str, tmp_path: Path
+) -> None:
+    pem, _ = new_signing_key()
+    _, other = new_signing_key()
+    mounts = key_files(tmp_path, pem, other)
+    name = run_node(
+        network, "validator-0", built["validator"].reference, *KEY_SETTINGS, data="aurigraph-test-keyed", mounts=mounts
+    )
+    exit_code = docker("wait", name, timeout=120).stdout.strip()
+    logs = docker("logs", name).stdout + docker("logs", name).stderr
+    assert exit_code != "0"
+    assert "is not the one the genesis file /etc/aurigraph/genesis/genesis.json names for validator validator-0" in logs
+    assert "BEGIN PRIVATE KEY" not in logs

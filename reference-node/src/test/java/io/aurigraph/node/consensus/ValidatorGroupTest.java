@@ -117,6 +117,21 @@ class ValidatorGroupTest {
     }
 
     @Test
+    void aStoppingLeaderHandsLeadershipToAFollowerBeforeItGoes() throws Exception {
+        commitAll("handover", 50);
+        int leader = group.leaderIndex();
+        // What close() does first: the old leader is still running, and a follower leads when it returns.
+        assertTrue(group.get(leader).handOverLeadership(), "the leader must hand over to a follower");
+        assertTrue(!group.get(leader).isLeader(), "the old leader must have stepped down");
+        assertEquals(1, group.running().stream().filter(Validator::isLeader).count());
+        commitAll("after-handover", 50);
+        group.stop(leader);
+        commitAll("after-stop", 50);
+        group.start(leader);
+        group.awaitAgreement();
+    }
+
+    @Test
     void theWholeGroupRestartedRecoversItsLedgerFromDisk() throws Exception {
         commitAll("kept", 600);
         group.awaitAgreement();

@@ -48,6 +48,7 @@ class BusinessNodesArgs:
     resources: NodeResources
     service_type: str = "LoadBalancer"
     tls_certificate_arn: str | None = None
+    image_pull_secret: pulumi.Input[str] | None = None
 
 
 def service_annotations(service_type: str, tls_certificate_arn: str | None) -> dict[str, str] | None:
@@ -87,6 +88,7 @@ class BusinessNodes(pulumi.ComponentResource):
                 config_map=config.metadata.name,
                 config_data=settings,
                 service_account=account.metadata.name,
+                image_pull_secret=args.image_pull_secret,
                 probes=Probes(ready_path=BUSINESS_READY_PATH),
                 affinity=spread_affinity(selector),
                 topology_spread=spread_constraints(selector, nodes_enforced=False),

@@ -89,6 +89,7 @@ class NodePodArgs:
     affinity: k8s.core.v1.AffinityArgs | None = None
     topology_spread: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = ()
     tolerations: Sequence[Mapping[str, Any]] = ()
+    image_pull_secret: pulumi.Input[str] | None = None  # a dockerconfigjson Secret, where the registry needs one
     # Annotations that roll the pods when what they digest changes (the genesis, say).
     extra_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
@@ -144,6 +145,9 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
         ),
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=args.service_account,
+            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=args.image_pull_secret)]
+            if args.image_pull_secret is not None
+            else None,
             automount_service_account_token=False,
             enable_service_links=False,
             security_context=k8s.core.v1.PodSecurityContextArgs(

@@ -25,6 +25,7 @@ from typing import Any
 
 import pulumi
 import pulumi.dynamic
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -132,6 +133,11 @@ class NodeSecretsArgs:
     generation: int = 1
     # Keys supplied from config secrets, by validator id (PKCS#8 PEM); the others are generated.
     supplied_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # server, username, password of the registry the nodes pull from, where it needs credentials.
+    registry_credentials: Mapping[str, str] | None = None
+    # Keep each key in AWS Secrets Manager too (cloud stacks), under `aurigraph/<stack>/<validator>`.
+    mirror_to_aws: bool = False
+    kms_key_arn: str | None = None
 
 
 class NodeSecrets(pulumi.ComponentResource):
@@ -143,6 +149,7 @@ class NodeSecrets(pulumi.ComponentResource):
 
     keys_secret: pulumi.Output[str]
     genesis_config_map: pulumi.Output[str]
+    pull_secret: pulumi.Output[str] | None
     genesis: pulumi.Output[str]
     fingerprints: pulumi.Output[dict[str, str]]
 
@@ -184,6 +191,12 @@ class NodeSecrets(pulumi.ComponentResource):
         )
         self.keys_secret = secret.metadata.name
         self.genesis_config_map = genesis.metadata.name
+        self.pull_secret = None
+        if args.registry_credentials is not None:
+            made = pull_secret(name, args.namespace, args.registry_credentials, labels, child)
+            self.pull_secret = made.metadata.name
+        if args.mirror_to_aws:
+            mirror_to_secrets_manager(name, args, private, child)
         # Known once the Secret and the ConfigMap exist, so that what depends on them waits for both.
         self.genesis = pulumi.Output.all(secret.metadata.name, genesis.metadata.name, document).apply(
             lambda v: str(v[2])
@@ -197,4 +210,44 @@ class NodeSecrets(pulumi.ComponentResource):
                 "genesisConfigMap": self.genesis_config_map,
                 "fingerprints": self.fingerprints,
             }
+        )
+
+
+def docker_config(credentials: Mapping[str, str]) -> str:
+    """A `.dockerconfigjson` document for one registry."""
+    auth = base64.b64encode(f"{credentials['username']}:{credentials['password']}".encode()).decode()
+    entry = {"username": credentials["username"], "password": credentials["password"], "auth": auth}
+    return json.dumps({"auths": {credentials["server"]: entry}})
+
+
+def pull_secret(
+    name: str, namespace: str, credentials: Mapping[str, str], labels: dict[str, str], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    """The registry credentials as a pull Secret, secret in state like the keys."""
+    return k8s.core.v1.Secret(
+        f"{name}-registry-credentials",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name="registry-credentials", namespace=namespace, labels=labels),
+        type="kubernetes.io/dockerconfigjson",
+        string_data={".dockerconfigjson": pulumi.Output.secret(docker_config(credentials))},
+        opts=opts,
+    )
+
+
+def mirror_to_secrets_manager(
+    name: str, args: NodeSecretsArgs, private: Mapping[str, pulumi.Output[str]], opts: pulumi.ResourceOptions
+) -> None:
+    """Each private key as a Secrets Manager secret: the copy an operator restores a lost Secret from."""
+    tags = {key.replace("/", "-"): value for key, value in args.metadata.labels("validator").items()}
+    for validator, pem in private.items():
+        stored = aws.secretsmanager.Secret(
+            f"{name}-{validator}-mirror",
+            name=f"aurigraph/{args.metadata.stack}/{validator}",
+            description=f"Ed25519 signing key of {validator} (network {args.network})",
+            kms_key_id=args.kms_key_arn,
+            recovery_window_in_days=30,
+            tags=tags,
+            opts=opts,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-{validator}-mirror-value", secret_id=stored.id, secret_string=pem, opts=opts
         )

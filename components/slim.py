@@ -31,6 +31,7 @@ class SlimNodesArgs:
     upstreams: Sequence[str]  # gRPC addresses to follow, tried in turn
     resources: NodeResources
     tolerations: Sequence[Mapping[str, Any]] = ()
+    image_pull_secret: pulumi.Input[str] | None = None
 
 
 class SlimNodes(pulumi.ComponentResource):
@@ -57,6 +58,7 @@ class SlimNodes(pulumi.ComponentResource):
                 config_map=config.metadata.name,
                 config_data=settings,
                 service_account=account.metadata.name,
+                image_pull_secret=args.image_pull_secret,
                 env=[
                     k8s.core.v1.EnvVarArgs(
                         name="AURIGRAPH_ID",

@@ -74,6 +74,7 @@ class ValidatorSetArgs:
     # The signing keys' Secret (one `<id>.pem` each) and the genesis ConfigMap (NodeSecrets); without them the
     # validators run unsigned (a development group).
     keys_secret: pulumi.Input[str] | None = None
+    image_pull_secret: pulumi.Input[str] | None = None
     genesis_config_map: pulumi.Input[str] | None = None
     genesis_checksum: pulumi.Input[str] | None = None
 
@@ -125,6 +126,7 @@ class ValidatorSet(pulumi.ComponentResource):
                 config_map=config.metadata.name,
                 config_data=settings,
                 service_account=account.metadata.name,
+                image_pull_secret=args.image_pull_secret,
                 # The peer id is the pod's own name, which the StatefulSet keeps across restarts.
                 env=[
                     k8s.core.v1.EnvVarArgs(

@@ -258,6 +258,19 @@ def _signing_keys(raw: Any) -> Mapping[str, str]:
     return MappingProxyType(keys)
 
 
+def _registry_credentials(raw: Any) -> Mapping[str, str] | None:
+    raw = _json_value(raw)
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"server", "username", "password"}:
+        raise ValueError("expected a map with exactly server, username and password")
+    if not all(isinstance(value, str) and value for value in raw.values()):
+        raise ValueError("server, username and password must be non-empty strings")
+    if not _REGISTRY.fullmatch(raw["server"]):
+        raise ValueError(f"server: expected a registry such as registry.example.com, got {_show(raw['server'])}")
+    return MappingProxyType(dict(raw))
+
+
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 
 
@@ -283,6 +296,7 @@ def _tolerations(raw: Any) -> tuple[Mapping[str, Any], ...]:
 
 DNS_LABEL = Kind("DNS label", _dns_label)
 BOOL = Kind("boolean", _bool)
+REGISTRY_CREDENTIALS = Kind("map of server, username, password (secret), optional", _registry_credentials)
 SIGNING_KEYS = Kind("map of validator id to PKCS#8 PEM private key (secret)", _signing_keys)
 IMAGE_REFERENCES = Kind("map of role to digest-pinned image reference", _image_references)
 TOLERATIONS = Kind("list of tolerations (key, operator, value, effect, tolerationSeconds)", _tolerations)

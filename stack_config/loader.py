@@ -22,7 +22,7 @@ from stack_config.schema import PROJECT, REQUIRED, StackConfig
 
 T = TypeVar("T")
 # Keys whose values are secrets: a stack file must hold them encrypted.
-SECRET_KEYS = ("validatorKeys",)
+SECRET_KEYS = ("validatorKeys", "registryCredentials")
 
 
 class ConfigError(pulumi.RunError):

@@ -316,6 +316,28 @@ class StackConfig:
     )
     images: ImageSettings = section("images", ImageSettings, "How node images are built and pushed.")
     network: NetworkSettings = section("network", NetworkSettings, "NetworkPolicies and the optional mesh.")
+    registry_credentials: Mapping[str, str] | None = key(
+        "registryCredentials",
+        kinds.REGISTRY_CREDENTIALS,
+        "Credentials the nodes pull their images with (`server`, `username`, `password`), for a registry that "
+        "needs them; they become a `kubernetes.io/dockerconfigjson` Secret named by every pod. Unset where the "
+        "nodes pull without (the loopback registry; ECR through the nodes' IAM role). Must be set with "
+        "`--secret`.",
+        default=None,
+    )
+    mirror_keys_to_aws: bool = key(
+        "mirrorKeysToAws",
+        kinds.BOOL,
+        "Also keep each validator's signing key in AWS Secrets Manager (`aurigraph/<stack>/<validator>`), "
+        "encrypted with `secretsKmsKeyArn`, as the copy an operator restores from. Cloud stacks only.",
+        default=False,
+    )
+    secrets_kms_key_arn: str | None = key(
+        "secretsKmsKeyArn",
+        kinds.OPTIONAL_TEXT,
+        "KMS key that encrypts the mirrored keys (the account's default Secrets Manager key when unset).",
+        default=None,
+    )
     validator_keys: Mapping[str, str] = key(
         "validatorKeys",
         kinds.SIGNING_KEYS,
@@ -337,6 +359,8 @@ class StackConfig:
                     f"{self.environment} needs 3 or more",
                 )
             )
+        if self.mirror_keys_to_aws and self.environment == "local":
+            found.append(("mirrorKeysToAws", "the local stack has no AWS account to mirror to"))
         unknown = sorted(set(self.validator_keys) - {f"validator-{n}" for n in range(self.validators.replicas)})
         if unknown:
             found.append(("validatorKeys", f"keys for validators that do not exist: {', '.join(unknown)}"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import runpy
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -30,6 +32,7 @@ from stack_config.schema import NodeResources
 from tests.stack_files import raw_config
 from tests.unit.conftest import TEST_PUBLIC_KEY, RecordingMocks
 
+MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
 METADATA = StackMetadata(project="aurigraph-infra", stack="staging", environment="staging", extra_labels={})
 IDS = ["validator-0", "validator-1", "validator-2"]
 
@@ -181,3 +184,74 @@ def test_signing_keys_in_plain_text_config_are_refused(mocks: RecordingMocks) ->
 
 def test_signing_keys_set_as_secrets_are_taken(mocks: RecordingMocks) -> None:
     with_keys(secret=True)
+
+
+@pulumi.runtime.test
+def test_registry_credentials_become_a_secret_pull_secret_every_node_pod_names(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    credentials = {"server": "registry.example.invalid", "username": "puller", "password": "s3cret-pull"}
+    config = raw_config("staging") | {"aurigraph-infra:registryCredentials": json.dumps(credentials)}
+    pulumi.runtime.set_all_config(config, ["aurigraph-infra:registryCredentials"])
+    program = runpy.run_path(str(MAIN))
+    done = pulumi.Output.all(*[program[w].name for w in ("validators", "business", "slim")])
+
+    def check(_: object) -> None:
+        secrets = {s.inputs["metadata"]["name"]: s.inputs for s in mocks.of_type("kubernetes:core/v1:Secret")}
+        pull = secrets["registry-credentials"]
+        assert pull["type"] == "kubernetes.io/dockerconfigjson"
+        assert is_secret(pull["stringData"])
+        document = json.loads(pull["stringData"]["value"][".dockerconfigjson"])
+        entry = document["auths"]["registry.example.invalid"]
+        assert base64.b64decode(entry["auth"]).decode() == "puller:s3cret-pull"
+        for typ in ("StatefulSet", "Deployment", "DaemonSet"):
+            (workload,) = mocks.of_type(f"kubernetes:apps/v1:{typ}")
+            assert workload.inputs["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "registry-credentials"}]
+        for config_map in mocks.of_type("kubernetes:core/v1:ConfigMap"):
+            assert "s3cret-pull" not in json.dumps(config_map.inputs)
+
+    return done.apply(check)
+
+
+def test_registry_credentials_in_plain_text_config_are_refused(mocks: RecordingMocks) -> None:
+    credentials = {"server": "registry.example.invalid", "username": "puller", "password": "s3cret-pull"}
+    pulumi.runtime.set_all_config(
+        raw_config("staging") | {"aurigraph-infra:registryCredentials": json.dumps(credentials)}
+    )
+    with pytest.raises(SystemExit):
+        load_from_pulumi()
+
+
+@pulumi.runtime.test
+def test_keys_mirrored_to_secrets_manager_are_encrypted_with_the_given_key_and_secret_in_state(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    kms = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    made = NodeSecrets(
+        "keys",
+        NodeSecretsArgs(
+            metadata=METADATA,
+            namespace="ledger",
+            network="aurigraph-staging",
+            validator_ids=IDS,
+            mirror_to_aws=True,
+            kms_key_arn=kms,
+        ),
+    )
+
+    def check(_: object) -> None:
+        stored = sorted(mocks.of_type("aws:secretsmanager/secret:Secret"), key=lambda r: r.inputs["name"])
+        assert [s.inputs["name"] for s in stored] == [f"aurigraph/staging/{v}" for v in IDS]
+        assert all(s.inputs["kmsKeyId"] == kms and s.inputs["recoveryWindowInDays"] == 30 for s in stored)
+        versions = mocks.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+        assert len(versions) == 3 and all(is_secret(v.inputs["secretString"]) for v in versions)
+
+    return made.fingerprints.apply(check)
+
+
+def test_the_local_stack_cannot_mirror_keys_to_aws() -> None:
+    from stack_config import load
+
+    with pytest.raises(ConfigError) as caught:
+        load(raw_config("local") | {"aurigraph-infra:mirrorKeysToAws": "true"}, "local")
+    assert caught.value.problems == ["mirrorKeysToAws: the local stack has no AWS account to mirror to"]

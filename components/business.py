@@ -19,11 +19,10 @@ from components.metadata import StackMetadata
 from components.pod import (
     BUSINESS_READY_PATH,
     SCORE_EXCEPTIONS,
-    NodePodArgs,
+    NodeRole,
+    PodShape,
     Probes,
-    node_pod_template,
-    service_account,
-    settings_config_map,
+    role_pod,
     spread_affinity,
     spread_constraints,
 )
@@ -77,30 +76,16 @@ class BusinessNodes(pulumi.ComponentResource):
         self.grpc_target = f"{ROLE}.{namespace}.svc:{GRPC_PORT}"
 
         settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_PEERS": args.peers}
-        config = settings_config_map(f"{name}-settings", namespace, metadata, ROLE, settings, child)
-        account = service_account(f"{name}-account", namespace, metadata, ROLE, child)
-        template = node_pod_template(
-            NodePodArgs(
-                role=ROLE,
-                image=args.image,
-                resources=args.resources,
-                metadata=metadata,
-                config_map=config.metadata.name,
-                config_data=settings,
-                service_account=account.metadata.name,
-                image_pull_secret=args.image_pull_secret,
+        template = role_pod(
+            name,
+            NodeRole(ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret),
+            settings,
+            PodShape(
                 probes=Probes(ready_path=BUSINESS_READY_PATH),
                 affinity=spread_affinity(selector),
                 topology_spread=spread_constraints(selector, nodes_enforced=False),
-                env=[
-                    k8s.core.v1.EnvVarArgs(
-                        name="AURIGRAPH_ID",
-                        value_from=k8s.core.v1.EnvVarSourceArgs(
-                            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
-                        ),
-                    )
-                ],
-            )
+            ),
+            child,
         )
         deployment = k8s.apps.v1.Deployment(
             name,

@@ -73,37 +73,79 @@ class Probes:
 
 
 @dataclass(frozen=True)
-class NodePodArgs:
+class NodeRole:
+    """What every role's pod is made of, from its component's arguments."""
+
     role: str
+    namespace: str
+    metadata: StackMetadata
     image: pulumi.Input[str]  # pinned by digest
     resources: NodeResources
-    metadata: StackMetadata
-    config_map: pulumi.Input[str]  # name of the ConfigMap whose keys become the container's environment
-    config_data: Mapping[str, str]  # its data, for the checksum annotation
-    service_account: pulumi.Input[str]
+    image_pull_secret: pulumi.Input[str] | None = None  # a dockerconfigjson Secret, where the registry needs one
+
+
+@dataclass(frozen=True)
+class PodShape:
+    """What differs between the roles' pods; the defaults suit a stateless node."""
+
+    id_field: str = "metadata.name"  # the pod field AURIGRAPH_ID is taken from
     probes: Probes = field(default_factory=Probes)
-    env: Sequence[k8s.core.v1.EnvVarArgs] = ()  # beyond the ConfigMap: values from the pod or Secrets
+    env: Sequence[k8s.core.v1.EnvVarArgs] = ()  # beyond AURIGRAPH_ID and the ConfigMap
     volumes: Sequence[k8s.core.v1.VolumeArgs] = ()
     volume_mounts: Sequence[k8s.core.v1.VolumeMountArgs] = ()
     termination_grace_seconds: int = 30
     affinity: k8s.core.v1.AffinityArgs | None = None
     topology_spread: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = ()
     tolerations: Sequence[Mapping[str, Any]] = ()
-    image_pull_secret: pulumi.Input[str] | None = None  # a dockerconfigjson Secret, where the registry needs one
     # Annotations that roll the pods when what they digest changes (the genesis, say).
     extra_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
+def role_pod(
+    name: str, node: NodeRole, settings: Mapping[str, str], shape: PodShape, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    """Creates a role's settings ConfigMap and ServiceAccount, and returns its hardened pod template."""
+    config = settings_config_map(f"{name}-settings", node.namespace, node.metadata, node.role, settings, opts)
+    account = service_account(f"{name}-account", node.namespace, node.metadata, node.role, opts)
+    node_id = k8s.core.v1.EnvVarArgs(
+        name="AURIGRAPH_ID",
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=shape.id_field)
+        ),
+    )
+    return node_pod_template(
+        NodePodArgs(
+            node=node,
+            shape=shape,
+            config_map=config.metadata.name,
+            config_data=settings,
+            service_account=account.metadata.name,
+            env=[node_id, *shape.env],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class NodePodArgs:
+    node: NodeRole
+    shape: PodShape
+    config_map: pulumi.Input[str]  # name of the ConfigMap whose keys become the container's environment
+    config_data: Mapping[str, str]  # its data, for the checksum annotation
+    service_account: pulumi.Input[str]
+    env: Sequence[k8s.core.v1.EnvVarArgs]
+
+
 def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
     """The pod template of one role's workload."""
+    node, shape = args.node, args.shape
     ports = [
         k8s.core.v1.ContainerPortArgs(name=PORT_NAMES[port], container_port=port, protocol="TCP")
-        for port in PORTS[args.role]
+        for port in PORTS[node.role]
     ]
-    resources = args.resources
+    resources = node.resources
     container = k8s.core.v1.ContainerArgs(
         name="node",
-        image=args.image,
+        image=node.image,
         image_pull_policy="IfNotPresent",
         ports=ports,
         env_from=[
@@ -132,21 +174,21 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
             capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
         ),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"), *args.volume_mounts],
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"), *shape.volume_mounts],
         termination_message_policy="FallbackToLogsOnError",
-        startup_probe=args.probes.startup(),
-        liveness_probe=args.probes.liveness(),
-        readiness_probe=args.probes.readiness(),
+        startup_probe=shape.probes.startup(),
+        liveness_probe=shape.probes.liveness(),
+        readiness_probe=shape.probes.readiness(),
     )
-    annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(args.config_data), **args.extra_annotations}
+    annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(args.config_data), **shape.extra_annotations}
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            labels=args.metadata.labels(component=args.role, name=args.role), annotations=annotations
+            labels=node.metadata.labels(component=node.role, name=node.role), annotations=annotations
         ),
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=args.service_account,
-            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=args.image_pull_secret)]
-            if args.image_pull_secret is not None
+            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=node.image_pull_secret)]
+            if node.image_pull_secret is not None
             else None,
             automount_service_account_token=False,
             enable_service_links=False,
@@ -161,12 +203,12 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
             containers=[container],
             volumes=[
                 k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")),
-                *args.volumes,
+                *shape.volumes,
             ],
-            termination_grace_period_seconds=args.termination_grace_seconds,
-            affinity=args.affinity,
-            topology_spread_constraints=list(args.topology_spread) or None,
-            tolerations=[k8s.core.v1.TolerationArgs(**{snake(k): v for k, v in t.items()}) for t in args.tolerations]
+            termination_grace_period_seconds=shape.termination_grace_seconds,
+            affinity=shape.affinity,
+            topology_spread_constraints=list(shape.topology_spread) or None,
+            tolerations=[k8s.core.v1.TolerationArgs(**{snake(k): v for k, v in t.items()}) for t in shape.tolerations]
             or None,
         ),
     )

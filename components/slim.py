@@ -16,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.metadata import StackMetadata
-from components.pod import SCORE_EXCEPTIONS, NodePodArgs, node_pod_template, service_account, settings_config_map
+from components.pod import SCORE_EXCEPTIONS, NodeRole, PodShape, role_pod
 from components.roles import GRPC_PORT, HTTP_PORT
 from stack_config.schema import NodeResources
 
@@ -47,28 +47,13 @@ class SlimNodes(pulumi.ComponentResource):
         metadata, namespace = args.metadata, args.namespace
         labels, selector = metadata.labels(component=ROLE, name=ROLE), metadata.selector(component=ROLE, name=ROLE)
         settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_UPSTREAMS": ",".join(args.upstreams)}
-        config = settings_config_map(f"{name}-settings", namespace, metadata, ROLE, settings, child)
-        account = service_account(f"{name}-account", namespace, metadata, ROLE, child)
-        template = node_pod_template(
-            NodePodArgs(
-                role=ROLE,
-                image=args.image,
-                resources=args.resources,
-                metadata=metadata,
-                config_map=config.metadata.name,
-                config_data=settings,
-                service_account=account.metadata.name,
-                image_pull_secret=args.image_pull_secret,
-                env=[
-                    k8s.core.v1.EnvVarArgs(
-                        name="AURIGRAPH_ID",
-                        value_from=k8s.core.v1.EnvVarSourceArgs(
-                            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="spec.nodeName")
-                        ),
-                    )
-                ],
-                tolerations=args.tolerations,
-            )
+        template = role_pod(
+            name,
+            NodeRole(ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret),
+            settings,
+            # One per node: the node's name is its id.
+            PodShape(id_field="spec.nodeName", tolerations=args.tolerations),
+            child,
         )
         daemonset = k8s.apps.v1.DaemonSet(
             name,

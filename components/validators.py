@@ -18,11 +18,10 @@ import pulumi_kubernetes as k8s
 from components.metadata import StackMetadata
 from components.pod import (
     SCORE_EXCEPTIONS,
-    NodePodArgs,
+    NodeRole,
+    PodShape,
     Probes,
-    node_pod_template,
-    service_account,
-    settings_config_map,
+    role_pod,
     spread_affinity,
     spread_constraints,
 )
@@ -100,8 +99,6 @@ class ValidatorSet(pulumi.ComponentResource):
         keys = signing_key_mounts(args)
         if keys.env:
             settings["AURIGRAPH_GENESIS_FILE"] = GENESIS_PATH
-        config = settings_config_map(f"{name}-settings", namespace, metadata, ROLE, settings, child)
-        account = service_account(f"{name}-account", namespace, metadata, ROLE, child)
         peers_service = k8s.core.v1.Service(
             f"{name}-peers",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=PEERS_SERVICE, namespace=namespace, labels=labels),
@@ -117,36 +114,25 @@ class ValidatorSet(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        template = node_pod_template(
-            NodePodArgs(
-                role=ROLE,
-                image=args.image,
-                resources=args.resources,
-                metadata=metadata,
-                config_map=config.metadata.name,
-                config_data=settings,
-                service_account=account.metadata.name,
-                image_pull_secret=args.image_pull_secret,
+        template = role_pod(
+            name,
+            NodeRole(ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret),
+            settings,
+            PodShape(
                 # The peer id is the pod's own name, which the StatefulSet keeps across restarts.
-                env=[
-                    k8s.core.v1.EnvVarArgs(
-                        name="AURIGRAPH_ID",
-                        value_from=k8s.core.v1.EnvVarSourceArgs(
-                            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
-                        ),
-                    ),
-                    *keys.env,
-                ],
+                id_field="metadata.name",
+                env=keys.env,
                 volumes=keys.volumes,
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR), *keys.mounts],
                 extra_annotations=keys.annotations,
                 # A validator replaying a long log needs longer than a business node to come up.
                 probes=Probes(startup_seconds=300),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR), *keys.mounts],
                 termination_grace_seconds=args.termination_grace_seconds,
                 affinity=spread_affinity(selector),
                 # Two validators on one node lose two votes with it: enforced.
                 topology_spread=spread_constraints(selector, nodes_enforced=True),
-            )
+            ),
+            child,
         )
         statefulset = k8s.apps.v1.StatefulSet(
             name,

@@ -57,7 +57,14 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint unit node-test devnet-check images-test integration docs-check ## The whole suite (what CI runs)
+test: setup lint unit monitoring-check node-test devnet-check images-test integration docs-check ## The whole suite (what CI runs)
+
+.PHONY: monitoring-check
+monitoring-check: ## promtool: check every rule in monitoring/ and run their unit tests (installs Debian's prometheus for promtool)
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] || { echo "promtool is missing; installing Debian's prometheus needs root"; exit 1; }; \
+	  echo "installing prometheus (for promtool)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >/dev/null; }
+	promtool check rules monitoring/rules/*.yaml
+	promtool test rules monitoring/tests/*.test.yaml
 
 .PHONY: node-test
 node-test: jdk ## The reference node's own tests (unit, in-process validator group, HTTP API)

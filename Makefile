@@ -60,11 +60,18 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 test: setup lint unit monitoring-check node-test devnet-check images-test integration docs-check ## The whole suite (what CI runs)
 
 .PHONY: monitoring-check
-monitoring-check: ## promtool: check every rule in monitoring/ and run their unit tests (installs Debian's prometheus for promtool)
-	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] || { echo "promtool is missing; installing Debian's prometheus needs root"; exit 1; }; \
-	  echo "installing prometheus (for promtool)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >/dev/null; }
+monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Alertmanager's config checked and its routes tested
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { [ "$$(id -u)" = 0 ] \
+	  || { echo "promtool or amtool is missing; installing Debian's prometheus and prometheus-alertmanager needs root"; exit 1; }; \
+	  echo "installing prometheus and prometheus-alertmanager (for promtool and amtool)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus prometheus-alertmanager >/dev/null; }
 	promtool check rules monitoring/rules/*.yaml
 	promtool test rules monitoring/tests/*.test.yaml
+	amtool check-config monitoring/alertmanager.yaml
+	@grep -v '^#' monitoring/tests/routes.tsv | while IFS=$$'\t' read -r receiver labels; do \
+	  amtool config routes test --config.file=monitoring/alertmanager.yaml --verify.receivers="$$receiver" $$labels >/dev/null 2>&1 \
+	    || { echo "route test: an alert with $$labels must reach exactly $$receiver"; exit 1; }; \
+	  echo "route test: $$labels -> $$receiver"; done
 
 .PHONY: node-test
 node-test: jdk ## The reference node's own tests (unit, in-process validator group, HTTP API)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import time
 import urllib.error
@@ -147,11 +148,28 @@ def test_the_three_images_serve_a_network_read_only_and_unprivileged(
             break
         assert time.monotonic() < deadline, f"the slim node did not reach height {answer['height']}: {block}"
         time.sleep(0.5)
+    exported = set().union(*(metric_names(published(c)) for c in (validator, business, slim)))
+    missing = sorted(metrics_the_rules_use() - exported)
+    assert not missing, f"the monitoring rules use metrics no node exports: {missing}"
     for container in (validator, business, slim):
         pid = docker("inspect", "-f", "{{.State.Pid}}", container).stdout.strip()
         uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
         assert uids.split()[1:] == ["10001"] * 4, f"{container}: {uids}"
     docker("volume", "rm", "-f", "aurigraph-test-data", check=False)
+
+
+RULES = Path(__file__).resolve().parents[2] / "monitoring" / "rules" / "aurigraph.rules.yaml"
+
+
+def metrics_the_rules_use() -> set[str]:
+    """The node's own metrics named in the monitoring rules (Kubernetes' and Prometheus' own are not the node's)."""
+    return set(re.findall(r"\b((?:aurigraph|jvm|process)_[a-z_]+)\b", RULES.read_text()))
+
+
+def metric_names(base: str) -> set[str]:
+    with urllib.request.urlopen(base + "/q/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {line.split("{", 1)[0].split(" ", 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
 
 
 def test_the_validator_maps_its_aot_cache(built: dict[str, images.Built], network: str) -> None:

@@ -4,6 +4,7 @@ covered by promtool tests that see it fire and stay silent one evaluation before
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,24 @@ def test_every_alert_is_tested_firing_and_silent_before_its_boundary(alert: dict
     cases = [case for case in alert_tests() if case["alertname"] == alert["alert"]]
     assert any(case["exp_alerts"] for case in cases), "no test sees it fire"
     assert any(case["exp_alerts"] == [] for case in cases), "no test sees it silent"
+
+
+DOCS = MONITORING.parent / "docs" / "runbooks"
+SECTIONS = ["## Meaning", "## Impact", "## Diagnosis", "## Mitigation", "## Escalation"]
+
+
+@pytest.mark.parametrize("alert", alerts(), ids=lambda alert: alert["alert"])
+def test_every_alert_has_its_runbook_page_with_the_five_sections(alert: dict[str, Any]) -> None:
+    page = DOCS / f"{alert['alert']}.md"
+    assert page.is_file(), f"{page} is missing"
+    text = page.read_text()
+    assert text.startswith(f"# {alert['alert']}\n")
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == SECTIONS
+
+
+def test_the_runbook_index_lists_every_alert_and_no_other() -> None:
+    index = (DOCS / "README.md").read_text()
+    linked = set(re.findall(r"\(([A-Za-z0-9]+)\.md\)", index))
+    assert linked == {alert["alert"] for alert in alerts()}
+    assert {page.stem for page in DOCS.glob("*.md")} - {"README"} == linked

@@ -138,11 +138,16 @@ lint: venv ## ruff, mypy and hadolint
 docs: venv ## Regenerate the reference tables in docs/reference/
 	$(PYTHON) -m tools.gen_config_reference > docs/reference/config.md
 
+.PHONY: dashboards
+dashboards: venv ## Regenerate monitoring/dashboards/*.json from tools/gen_dashboards.py
+	$(PYTHON) -m tools.gen_dashboards
+
 .PHONY: docs-check
 docs-check: venv ## Fail when a generated document differs from what its source would generate
 	$(PYTHON) -m tools.gen_config_reference | diff -u docs/reference/config.md - \
 	  || { echo "docs/reference/config.md is stale: run 'make docs'"; exit 1; }
 	$(PYTHON) -m tools.gen_dockerfiles --check
+	$(PYTHON) -m tools.gen_dashboards --check
 
 .PHONY: setup
 setup: venv toolchain

@@ -150,7 +150,7 @@ def test_the_three_images_serve_a_network_read_only_and_unprivileged(
         time.sleep(0.5)
     exported = set().union(*(metric_names(published(c)) for c in (validator, business, slim)))
     missing = sorted(metrics_the_rules_use() - exported)
-    assert not missing, f"the monitoring rules use metrics no node exports: {missing}"
+    assert not missing, f"the monitoring rules or dashboards use metrics no node exports: {missing}"
     for container in (validator, business, slim):
         pid = docker("inspect", "-f", "{{.State.Pid}}", container).stdout.strip()
         uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
@@ -158,12 +158,17 @@ def test_the_three_images_serve_a_network_read_only_and_unprivileged(
     docker("volume", "rm", "-f", "aurigraph-test-data", check=False)
 
 
-RULES = Path(__file__).resolve().parents[2] / "monitoring" / "rules" / "aurigraph.rules.yaml"
+MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 
 
 def metrics_the_rules_use() -> set[str]:
-    """The node's own metrics named in the monitoring rules (Kubernetes' and Prometheus' own are not the node's)."""
-    return set(re.findall(r"\b((?:aurigraph|jvm|process)_[a-z_]+)\b", RULES.read_text()))
+    """The node's own metrics named in the monitoring rules and dashboards (Kubernetes' and Prometheus' own are
+    not the node's)."""
+    texts = [
+        path.read_text()
+        for path in [MONITORING / "rules" / "aurigraph.rules.yaml", *MONITORING.glob("dashboards/*.json")]
+    ]
+    return set(re.findall(r"\b((?:aurigraph|jvm|process)_[a-z_]+)\b", "\n".join(texts)))
 
 
 def metric_names(base: str) -> set[str]:

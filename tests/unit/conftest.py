@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from pulumi.runtime import rpc
 
 from components.secrets import new_signing_key
 
@@ -44,6 +45,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [resource for resource in self.resources if resource.typ == typ]
+
+
+def is_secret(value: object) -> bool:
+    """Whether a recorded input is wrapped as a Pulumi secret (so the state holds it encrypted)."""
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
 @pytest.fixture

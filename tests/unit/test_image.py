@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
 
 from components.image import NodeImage, NodeImageArgs, RegistryLogin, SourceRevision, build_arguments, image_tags
-from tests.unit.conftest import FAKE_DIGEST, RecordingMocks
+from tests.unit.conftest import FAKE_DIGEST, RecordingMocks, is_secret
 
 REVISION = SourceRevision(commit="0123456789abcdef0123456789abcdef01234567", dirty=False, epoch=1795737600, url="u")
 REPOSITORY = "127.0.0.1:5000/aurigraph/validator"
@@ -114,10 +113,6 @@ def test_registry_credentials_reach_the_build_and_the_size_reader_as_secrets(
         assert is_secret(measured.inputs["password"])
 
     return pulumi.Output.all(image.ref, image.size_bytes).apply(check)
-
-
-def is_secret(value: object) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
 def git(directory: Path, *args: str) -> str:

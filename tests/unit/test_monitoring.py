@@ -10,11 +10,10 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from pulumi.runtime import rpc
 
 from components.metadata import StackMetadata
 from components.monitoring import CREDENTIALS_DIR, MONITORING, MonitoringStack, MonitoringStackArgs
-from tests.unit.conftest import RecordingMocks
+from tests.unit.conftest import RecordingMocks, is_secret
 
 METADATA = StackMetadata(project="aurigraph-infra", stack="staging", environment="staging", extra_labels={})
 
@@ -29,10 +28,6 @@ def stack(**changes: Any) -> MonitoringStack:
         grafana_admin_password="grafana-secret",
     )
     return MonitoringStack("monitoring", MonitoringStackArgs(**{**args.__dict__, **changes}))
-
-
-def is_secret(value: object) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
 @pulumi.runtime.test

@@ -13,7 +13,6 @@ import pulumi
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pulumi.runtime import rpc
 
 from components.metadata import StackMetadata
 from components.secrets import (
@@ -30,15 +29,11 @@ from stack_config import ConfigError, load_from_pulumi
 from stack_config.loader import EXIT_CODE_ERROR_SHOWN
 from stack_config.schema import NodeResources
 from tests.stack_files import raw_config
-from tests.unit.conftest import TEST_PUBLIC_KEY, RecordingMocks
+from tests.unit.conftest import TEST_PUBLIC_KEY, RecordingMocks, is_secret
 
 MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
 METADATA = StackMetadata(project="aurigraph-infra", stack="staging", environment="staging", extra_labels={})
 IDS = ["validator-0", "validator-1", "validator-2"]
-
-
-def is_secret(value: object) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
 def test_a_new_key_signs_what_its_public_half_verifies() -> None:

@@ -195,13 +195,15 @@ class NodeSecrets(pulumi.ComponentResource):
         if args.registry_credentials is not None:
             made = pull_secret(name, args.namespace, args.registry_credentials, labels, child)
             self.pull_secret = made.metadata.name
+        mirrored: list[pulumi.Output[str]] = []
         if args.mirror_to_aws:
-            mirror_to_secrets_manager(name, args, private, child)
+            mirrored = mirror_to_secrets_manager(name, args, private, child)
         # Known once the Secret and the ConfigMap exist, so that what depends on them waits for both.
         self.genesis = pulumi.Output.all(secret.metadata.name, genesis.metadata.name, document).apply(
             lambda v: str(v[2])
         )
-        self.fingerprints = pulumi.Output.all(self.genesis, pulumi.Output.all(**public)).apply(
+        # Known once every part exists, the Secrets Manager copies included.
+        self.fingerprints = pulumi.Output.all(self.genesis, pulumi.Output.all(**public), *mirrored).apply(
             lambda values: {validator: fingerprint(key) for validator, key in values[1].items()}
         )
         self.register_outputs(
@@ -235,9 +237,10 @@ def pull_secret(
 
 def mirror_to_secrets_manager(
     name: str, args: NodeSecretsArgs, private: Mapping[str, pulumi.Output[str]], opts: pulumi.ResourceOptions
-) -> None:
+) -> list[pulumi.Output[str]]:
     """Each private key as a Secrets Manager secret: the copy an operator restores a lost Secret from."""
     tags = {key.replace("/", "-"): value for key, value in args.metadata.labels("validator").items()}
+    versions: list[pulumi.Output[str]] = []
     for validator, pem in private.items():
         stored = aws.secretsmanager.Secret(
             f"{name}-{validator}-mirror",
@@ -248,6 +251,8 @@ def mirror_to_secrets_manager(
             tags=tags,
             opts=opts,
         )
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{name}-{validator}-mirror-value", secret_id=stored.id, secret_string=pem, opts=opts
         )
+        versions.append(version.id)
+    return versions

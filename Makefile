@@ -57,7 +57,7 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint unit monitoring-check node-test devnet-check images-test integration docs-check ## The whole suite (what CI runs)
+test: setup lint unit monitoring-check node-test devnet-check monitoring-live images-test integration docs-check ## The whole suite (what CI runs)
 
 .PHONY: monitoring-check
 monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Alertmanager's config checked and its routes tested
@@ -72,6 +72,17 @@ monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Al
 	  amtool config routes test --config.file=monitoring/alertmanager.yaml --verify.receivers="$$receiver" $$labels >/dev/null 2>&1 \
 	    || { echo "route test: an alert with $$labels must reach exactly $$receiver"; exit 1; }; \
 	  echo "route test: $$labels -> $$receiver"; done
+
+# What the live monitoring test runs: Debian's Prometheus, Alertmanager and Pushgateway, and a headless Chromium.
+LIVE_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chromium-headless-shell
+
+.PHONY: monitoring-live
+monitoring-live: venv jdk ## The rules and routes live: a local network under load, scraped and alerted on, nodes stopped, notifications caught on loopback (about 10 minutes)
+	@missing=$$(for p in $(LIVE_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then [ "$$(id -u)" = 0 ] || { echo "missing Debian packages: $$missing (installing them needs root)"; exit 1; }; \
+	  echo "installing $$missing"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; fi
+	$(MVN) --quiet package -DskipTests
+	$(PYTHON) -m pytest -s tests/monitoring
 
 .PHONY: node-test
 node-test: jdk ## The reference node's own tests (unit, in-process validator group, HTTP API)

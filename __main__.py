@@ -1,5 +1,6 @@
 """Aurigraph infrastructure: the stack's config in, components composed, outputs out."""
 
+import dataclasses
 import hashlib
 
 import pulumi
@@ -8,10 +9,11 @@ from components.business import BusinessNodes, BusinessNodesArgs
 from components.cluster import ClusterTargetArgs, kubernetes_provider
 from components.image import NodeImage, NodeImageArgs, SourceRevision
 from components.metadata import StackMetadata
+from components.monitoring import AlertEndpoints, MonitoringStack, MonitoringStackArgs
 from components.namespace import StackNamespace, StackNamespaceArgs
 from components.network import NodeNetwork, NodeNetworkArgs
 from components.roles import ROLES
-from components.secrets import NodeSecrets, NodeSecretsArgs
+from components.secrets import GeneratedPassword, NodeSecrets, NodeSecretsArgs
 from components.slim import SlimNodes, SlimNodesArgs
 from components.validators import ValidatorSet, ValidatorSetArgs, validator_ids
 from stack_config import load_from_pulumi
@@ -131,11 +133,37 @@ network = NodeNetwork(
     NodeNetworkArgs(
         metadata=metadata,
         namespace=config.namespace,
-        monitoring_namespace=config.network.monitoring_namespace,
+        monitoring_namespace=config.monitoring.namespace,
         istio=config.network.istio,
     ),
     opts=nodes,
 )
+
+# What watches the nodes: their rules, monitors and dashboards, and kube-prometheus-stack unless the cluster has one.
+monitoring: MonitoringStack | None = None
+if config.monitoring.enabled:
+    settings = config.monitoring
+    monitoring = MonitoringStack(
+        "monitoring",
+        MonitoringStackArgs(
+            metadata=metadata,
+            namespace=settings.namespace,
+            nodes_namespace=config.namespace,
+            chart_version=settings.chart_version,
+            install_stack=settings.install_stack,
+            chart_archive=settings.chart_archive,
+            retention_days=settings.retention_days,
+            storage_gib=settings.storage_gib,
+            storage_class=settings.storage_class,
+            # The config section declares exactly the component's endpoint fields.
+            endpoints=AlertEndpoints(**dataclasses.asdict(settings.alerting)),
+            credentials=config.alertmanager_credentials,
+            grafana_admin_password=GeneratedPassword("grafana-admin-password").result
+            if settings.install_stack
+            else None,
+        ),
+        opts=nodes,
+    )
 
 pulumi.export("environment", config.environment)
 pulumi.export("namespace", namespace.name)
@@ -151,3 +179,7 @@ pulumi.export(
 pulumi.export("workloads", {"validator": validators.name, "business": business.name, "slim": slim.name})
 pulumi.export("networkPolicies", network.names)
 pulumi.export("validatorKeys", keys.fingerprints)
+pulumi.export(
+    "monitoring",
+    {"ruleGroups": monitoring.rule_groups, "dashboards": monitoring.dashboards} if monitoring is not None else None,
+)

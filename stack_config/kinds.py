@@ -18,6 +18,8 @@ from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
+from components.monitoring import CREDENTIAL_FILES as ALERTMANAGER_CREDENTIAL_NAMES
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -271,6 +273,45 @@ def _registry_credentials(raw: Any) -> Mapping[str, str] | None:
     return MappingProxyType(dict(raw))
 
 
+def _alertmanager_credentials(raw: Any) -> Mapping[str, str]:
+    raw = _json_value(raw)
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"expected a map of credential name to value ({', '.join(ALERTMANAGER_CREDENTIAL_NAMES)})")
+    for name, value in raw.items():
+        if name not in ALERTMANAGER_CREDENTIAL_NAMES:
+            raise ValueError(f"unknown credential {name!r}: expected {', '.join(ALERTMANAGER_CREDENTIAL_NAMES)}")
+        # Never echo the value: it is a credential.
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name}: expected a non-empty string")
+    return MappingProxyType(dict(raw))
+
+
+def _non_empty_text(raw: Any) -> str:
+    text = _text(raw, "a non-empty string")
+    if not text.strip():
+        raise ValueError("expected a non-empty string, got an empty one")
+    return text
+
+
+_EMAIL = re.compile(r"[^@\s]+@[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?")
+_HOST_PORT = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}")
+_URL = re.compile(r"https?://[^\s/?#]+(/[^\s]*)?")
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        text = _text(raw, what)
+        if not pattern.fullmatch(text):
+            raise ValueError(f"expected {what}, got {_show(raw)}")
+        return text
+
+    return parse
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda raw: None if raw is None else parse(raw)
+
+
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 
 
@@ -295,6 +336,17 @@ def _tolerations(raw: Any) -> tuple[Mapping[str, Any], ...]:
 
 
 DNS_LABEL = Kind("DNS label", _dns_label)
+OPTIONAL_NAME = Kind("string, optional", _optional(_non_empty_text))
+OPTIONAL_EMAIL = Kind(
+    "e-mail address, optional", _optional(_matching(_EMAIL, "an e-mail address such as ops@example.com"))
+)
+OPTIONAL_HOST_PORT = Kind(
+    "host:port, optional", _optional(_matching(_HOST_PORT, "host:port, such as smtp.example.com:587"))
+)
+OPTIONAL_URL = Kind("http(s) URL, optional", _optional(_matching(_URL, "an http:// or https:// URL")))
+OPTIONAL_BOOL = Kind("boolean, optional", _optional(_bool))
+REQUIRED_VERSION = Kind("version", _matching(_VERSION, "a version such as 1.2.3"))
+ALERTMANAGER_CREDENTIALS = Kind("map of credential name to value (secret)", _alertmanager_credentials)
 BOOL = Kind("boolean", _bool)
 REGISTRY_CREDENTIALS = Kind("map of server, username, password (secret), optional", _registry_credentials)
 SIGNING_KEYS = Kind("map of validator id to PKCS#8 PEM private key (secret)", _signing_keys)

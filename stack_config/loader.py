@@ -22,7 +22,7 @@ from stack_config.schema import PROJECT, REQUIRED, StackConfig
 
 T = TypeVar("T")
 # Keys whose values are secrets: a stack file must hold them encrypted.
-SECRET_KEYS = ("validatorKeys", "registryCredentials")
+SECRET_KEYS = ("validatorKeys", "registryCredentials", "alertmanagerCredentials")
 
 
 class ConfigError(pulumi.RunError):

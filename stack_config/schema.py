@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.monitoring import CREDENTIAL_FILES as ALERTMANAGER_CREDENTIAL_NAMES
 from stack_config import kinds
 from stack_config.kinds import Kind
 from stack_config.sources import quarkus_source_problem
@@ -205,12 +206,6 @@ class SlimSettings:
 class NetworkSettings:
     """Who may talk to the nodes: NetworkPolicies (always) and an optional Istio mesh configuration."""
 
-    monitoring_namespace: str = key(
-        "monitoringNamespace",
-        kinds.DNS_LABEL,
-        "Namespace of the Prometheus that scrapes the nodes on 9003; only it may reach the metrics port.",
-        default="monitoring",
-    )
     istio: bool = key(
         "istio",
         kinds.BOOL,
@@ -218,6 +213,88 @@ class NetworkSettings:
         "nodes. Needs Istio's CRDs in the cluster.",
         default=False,
     )
+
+
+@dataclass(frozen=True)
+class AlertingSettings:
+    """Where Alertmanager sends notifications. The routes, receivers and inhibitions are
+    monitoring/alertmanager.yaml's, and so is each address left unset here (a placeholder under `.invalid`, which
+    delivers nothing); these are the addresses an operator's organisation owns. The credentials are the secret
+    `alertmanagerCredentials`."""
+
+    slack_channel: str | None = key("slackChannel", kinds.OPTIONAL_NAME, "Slack channel of every notification.", None)
+    email_to: str | None = key("emailTo", kinds.OPTIONAL_EMAIL, "Address warnings are mailed to.", None)
+    email_from: str | None = key("emailFrom", kinds.OPTIONAL_EMAIL, "Sender of those mails.", None)
+    smtp_smarthost: str | None = key("smtpSmarthost", kinds.OPTIONAL_HOST_PORT, "Mail server, host:port.", None)
+    smtp_username: str | None = key("smtpUsername", kinds.OPTIONAL_NAME, "User name at the mail server.", None)
+    smtp_require_tls: bool | None = key(
+        "smtpRequireTls", kinds.OPTIONAL_BOOL, "Send mail only over STARTTLS (`true` in alertmanager.yaml).", None
+    )
+    sms_webhook_url: str | None = key(
+        "smsWebhookUrl",
+        kinds.OPTIONAL_URL,
+        "The SMS gateway critical alerts are posted to (Alertmanager's webhook format, bearer token `sms-token`).",
+        None,
+    )
+    pagerduty_url: str | None = key(
+        "pagerdutyUrl", kinds.OPTIONAL_URL, "PagerDuty's Events API v2 endpoint (PagerDuty's own when unset).", None
+    )
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """What watches the network (components/monitoring.py): the rules, ServiceMonitors and dashboards of
+    `monitoring/`, and, unless the cluster already runs one, kube-prometheus-stack to run them."""
+
+    enabled: bool = key(
+        "enabled",
+        kinds.BOOL,
+        "Deploy the alerting and recording rules (a PrometheusRule), a ServiceMonitor per role and the "
+        "dashboards. Needs the Prometheus Operator's CRDs in the cluster.",
+        default=True,
+    )
+    namespace: str = key(
+        "namespace",
+        kinds.DNS_LABEL,
+        "Namespace of Prometheus, Alertmanager and Grafana. Only Prometheus pods of this namespace may reach the "
+        "nodes' metrics port (the NetworkPolicies).",
+        default="monitoring",
+    )
+    install_stack: bool = key(
+        "installStack",
+        kinds.BOOL,
+        "Install kube-prometheus-stack (Prometheus Operator, Prometheus, Alertmanager, Grafana) from its Helm "
+        "chart. `false` where the cluster already runs a Prometheus Operator that selects every rule and monitor.",
+        default=True,
+    )
+    chart_version: str = key(
+        "chartVersion", kinds.REQUIRED_VERSION, "Release of the kube-prometheus-stack chart.", default="81.6.2"
+    )
+    chart_archive: str | None = key(
+        "chartArchive",
+        kinds.OPTIONAL_PATH,
+        "A local archive (.tgz) of that chart, for clusters installed without access to the public chart "
+        "repository. Unset: the chart is fetched from the repository at `chartVersion`.",
+        default=None,
+    )
+    retention_days: int = key(
+        "retentionDays", kinds.count(minimum=1, maximum=3650), "How long Prometheus keeps samples.", default=15
+    )
+    storage_gib: int = key(
+        "storageGib", kinds.count(minimum=1, maximum=65536), "Size of Prometheus' volume in GiB.", default=50
+    )
+    storage_class: str | None = key(
+        "storageClass",
+        kinds.OPTIONAL_DNS_SUBDOMAIN,
+        "StorageClass of Prometheus' volume (the cluster default when unset).",
+        default=None,
+    )
+    alerting: AlertingSettings = section("alerting", AlertingSettings, "Notification addresses.")
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.install_stack and not self.enabled:
+            return [("installStack", "installs a stack that would watch nothing: set enabled too, or neither")]
+        return []
 
 
 @dataclass(frozen=True)
@@ -316,6 +393,7 @@ class StackConfig:
     )
     images: ImageSettings = section("images", ImageSettings, "How node images are built and pushed.")
     network: NetworkSettings = section("network", NetworkSettings, "NetworkPolicies and the optional mesh.")
+    monitoring: MonitoringSettings = section("monitoring", MonitoringSettings, "Prometheus, alerts, dashboards.")
     registry_credentials: Mapping[str, str] | None = key(
         "registryCredentials",
         kinds.REGISTRY_CREDENTIALS,
@@ -338,6 +416,14 @@ class StackConfig:
         "KMS key that encrypts the mirrored keys (the account's default Secrets Manager key when unset).",
         default=None,
     )
+    alertmanager_credentials: Mapping[str, str] = key(
+        "alertmanagerCredentials",
+        kinds.ALERTMANAGER_CREDENTIALS,
+        "Alertmanager's credentials, by name: `pagerduty-routing-key`, `slack-webhook-url`, `smtp-password`, "
+        "`sms-token`. A stack that installs kube-prometheus-stack needs all four. Must be set with "
+        "`pulumi config set --secret --path`; a plain value is refused.",
+        default={},
+    )
     validator_keys: Mapping[str, str] = key(
         "validatorKeys",
         kinds.SIGNING_KEYS,
@@ -359,6 +445,16 @@ class StackConfig:
                     f"{self.environment} needs 3 or more",
                 )
             )
+        if self.monitoring.install_stack:
+            missing = sorted(set(ALERTMANAGER_CREDENTIAL_NAMES) - set(self.alertmanager_credentials))
+            if missing:
+                found.append(
+                    (
+                        "alertmanagerCredentials",
+                        f"kube-prometheus-stack is installed (monitoring.installStack), so Alertmanager needs "
+                        f"every credential; missing: {', '.join(missing)}",
+                    )
+                )
         if self.mirror_keys_to_aws and self.environment == "local":
             found.append(("mirrorKeysToAws", "the local stack has no AWS account to mirror to"))
         unknown = sorted(set(self.validator_keys) - {f"validator-{n}" for n in range(self.validators.replicas)})

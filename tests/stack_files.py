@@ -18,15 +18,26 @@ PROMOTED = {
 }
 
 
+# Alertmanager's credentials, which the operator sets as secrets in a stack that installs kube-prometheus-stack
+# (staging and prod by default). Tests stand in these, as secrets.
+ALERTMANAGER_CREDENTIALS = {
+    name: f"test-only-{name}" for name in ("pagerduty-routing-key", "slack-webhook-url", "smtp-password", "sms-token")
+}
+SECRET_KEYS = ["aurigraph-infra:alertmanagerCredentials"]
+
+
 def committed_config(stack: str) -> dict[str, Any]:
     """The stack file's config as Pulumi passes it: scalars as text, objects as JSON text."""
     return read_stack_file(ROOT, stack)
 
 
 def raw_config(stack: str) -> dict[str, Any]:
-    """As :func:`committed_config`, with promoted image references for a stack that builds none."""
+    """As :func:`committed_config`, with promoted image references for a stack that builds none, and Alertmanager's
+    credentials for a stack that installs kube-prometheus-stack (set them as the secrets in ``SECRET_KEYS``)."""
     raw = committed_config(stack)
     images = json.loads(raw.get("aurigraph-infra:images", "{}"))
     if not images.get("registry"):
         raw["aurigraph-infra:images"] = json.dumps(images | {"references": PROMOTED})
+    if json.loads(raw.get("aurigraph-infra:monitoring", "{}")).get("installStack", True):
+        raw["aurigraph-infra:alertmanagerCredentials"] = json.dumps(ALERTMANAGER_CREDENTIALS)
     return raw

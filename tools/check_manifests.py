@@ -1,8 +1,9 @@
 """Checks rendered manifests: kubeconform against the API's schemas (strict), and kube-score's checks.
 
 Both run offline: kubeconform reads the Kubernetes JSON schemas bundled in the `kubernetes-validate` package
-(copied once under build/kube-schemas/ with their references made relative, as kubeconform resolves them),
-and kube-score needs nothing. A manifest fails on any schema error, any unknown field, or any kube-score
+(copied once under build/kube-schemas/ with their references made relative, as kubeconform resolves them)
+and, for the monitoring objects, schemas made from the Prometheus Operator's CRDs (tools/crds.py); kube-score
+needs nothing. A manifest fails on any schema error, any unknown field, or any kube-score
 finding at WARNING or CRITICAL; the exceptions this project accepts are annotations on the objects themselves
 (`kube-score/ignore`, each with its reason in the component that sets it) and are listed in
 docs/deployment-guide.md.
@@ -21,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes_validate
+import yaml
+
+from tools import crds
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools" / "bin"
@@ -61,6 +65,50 @@ def schema_dir(version: str = KUBERNETES_VERSION) -> Path:
     return target
 
 
+def crd_schema_dir() -> Path:
+    """JSON schemas of the Prometheus Operator's kinds, as kubeconform finds them
+    (`<group>/<kind>_<version>.json`), strict: no member a CRD does not declare, as for the built-in kinds."""
+    target = SCHEMAS / f"prometheus-operator-{crds.VERSION}"
+    marker = target / ".complete"
+    if not marker.exists():
+        shutil.rmtree(target, ignore_errors=True)
+        for path in sorted(crds.prometheus_operator_crds().glob("*.yaml")):
+            definition = yaml.load(path.read_text(), Loader=_CrdLoader)  # a SafeLoader
+            spec = definition["spec"]
+            for version in spec["versions"]:
+                schema = _strict(version["schema"]["openAPIV3Schema"])
+                out = target / spec["group"] / f"{spec['names']['kind'].lower()}_{version['name']}.json"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(schema))
+        marker.touch()
+    return target
+
+
+class _CrdLoader(yaml.SafeLoader):
+    """YAML 1.1 reads a bare `=` (an enum value of the CRDs) as the "value" tag; it is just the string."""
+
+
+def _value_tag(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    assert isinstance(node, yaml.ScalarNode)
+    return str(loader.construct_scalar(node))
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", _value_tag)
+
+
+def _strict(schema: object) -> object:
+    """Closes every object schema that lists its properties (unless it keeps unknown fields on purpose)."""
+    if isinstance(schema, dict):
+        closed = {key: _strict(value) for key, value in schema.items()}
+        open_on_purpose = "additionalProperties" in closed or closed.get("x-kubernetes-preserve-unknown-fields")
+        if "properties" in closed and not open_on_purpose:
+            closed["additionalProperties"] = False
+        return closed
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
 def manifests(directories: list[Path]) -> list[Path]:
     found = sorted(path for directory in directories for path in directory.rglob("*.yaml"))
     if not found:
@@ -79,6 +127,8 @@ def kubeconform(files: list[Path], skip_kinds: tuple[str, ...] = ()) -> list[Fin
         KUBERNETES_VERSION,
         "-schema-location",
         f"{schemas}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+        "-schema-location",
+        f"{crd_schema_dir()}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
     ]
     if skip_kinds:
         command += ["-skip", ",".join(skip_kinds)]
@@ -110,7 +160,7 @@ def kube_score(files: list[Path]) -> list[Finding]:
     except json.JSONDecodeError:
         return [Finding("kube-score", "-", result.stderr.strip() or result.stdout[:500])]
     findings = []
-    for scored in objects:
+    for scored in objects or []:  # null when no object is of a kind it scores
         name = f"{scored['type_meta']['kind']} {scored['object_meta']['name']}"
         for check in scored.get("checks", []):
             level = GRADES.get(check.get("grade", ALL_OK))

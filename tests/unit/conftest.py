@@ -57,4 +57,4 @@ def mocks() -> Iterator[RecordingMocks]:
     recording = RecordingMocks()
     pulumi.runtime.set_mocks(recording, project="aurigraph-infra", stack="local", preview=False)
     yield recording
-    pulumi.runtime.set_all_config({})
+    pulumi.runtime.set_all_config({}, [])

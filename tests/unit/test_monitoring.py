@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from components.metadata import StackMetadata
-from components.monitoring import CREDENTIALS_DIR, MONITORING, MonitoringStack, MonitoringStackArgs
+from components.monitoring import (
+    CREDENTIALS_DIR,
+    MONITORING,
+    AlertEndpoints,
+    MonitoringStack,
+    MonitoringStackArgs,
+    alertmanager_config,
+)
 from tests.unit.conftest import RecordingMocks, is_secret
 
 METADATA = StackMetadata(project="aurigraph-infra", stack="staging", environment="staging", extra_labels={})
@@ -102,3 +109,76 @@ def test_an_unknown_credential_is_refused(mocks: RecordingMocks) -> None:
     with pytest.raises(ValueError, match="unknown Alertmanager credentials: twitter-token"):
         stack(credentials={"twitter-token": "x"})
     assert mocks.resources == []
+
+
+@pulumi.runtime.test
+def test_the_chart_goes_into_the_monitoring_namespace_it_makes(mocks: RecordingMocks) -> pulumi.Output[None]:
+    made = stack(storage_class="gp3", retention_days=30, storage_gib=200)
+
+    def check(_: object) -> None:
+        (namespace,) = mocks.of_type("kubernetes:core/v1:Namespace")
+        assert namespace.inputs["metadata"]["name"] == "monitoring"
+        (chart,) = mocks.of_type("kubernetes:helm.sh/v4:Chart")
+        assert chart.inputs["namespace"] == "monitoring"
+        spec = chart.inputs["values"]["prometheus"]["prometheusSpec"]
+        assert spec["retention"] == "30d"
+        assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "gp3"
+        assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "200Gi"
+
+    return made.dashboards.apply(check)
+
+
+@pulumi.runtime.test
+def test_without_the_chart_only_the_rules_monitors_and_dashboards_are_made_beside_the_nodes(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    made = stack(install_stack=False, credentials={}, grafana_admin_password=None)
+
+    def check(names: list[str]) -> None:
+        assert mocks.of_type("kubernetes:helm.sh/v4:Chart") == []
+        assert mocks.of_type("kubernetes:core/v1:Namespace") == []
+        assert mocks.of_type("kubernetes:core/v1:Secret") == []
+        kinds = sorted(r.typ for r in mocks.resources if r.typ.startswith("kubernetes:"))
+        assert (
+            kinds
+            == ["kubernetes:core/v1:ConfigMap"] * 5
+            + ["kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
+            + ["kubernetes:monitoring.coreos.com/v1:ServiceMonitor"] * 3
+        )
+        assert {r.inputs["metadata"]["namespace"] for r in mocks.resources if r.typ.startswith("kubernetes:")} == {
+            "aurigraph"
+        }
+        assert len(names) == 5
+
+    return made.dashboards.apply(check)
+
+
+def test_the_operators_addresses_replace_the_placeholders_and_nothing_else() -> None:
+    default = alertmanager_config()
+    endpoints = AlertEndpoints(
+        slack_channel="#ledger-ops",
+        email_to="ops@example.com",
+        email_from="am@example.com",
+        smtp_smarthost="mail.example.com:25",
+        smtp_username="am",
+        smtp_require_tls=False,
+        sms_webhook_url="https://sms.example.com/hook",
+        pagerduty_url="http://127.0.0.1:9/enqueue",
+    )
+    config = alertmanager_config(endpoints, credentials_dir="/run/creds")
+    assert config["route"] == default["route"] and config["inhibit_rules"] == default["inhibit_rules"]
+    assert [r["name"] for r in config["receivers"]] == [r["name"] for r in default["receivers"]]
+    assert config["global"] | {} == {
+        "resolve_timeout": "5m",
+        "smtp_smarthost": "mail.example.com:25",
+        "smtp_from": "am@example.com",
+        "smtp_auth_username": "am",
+        "smtp_auth_password_file": "/run/creds/smtp-password",
+        "smtp_require_tls": False,
+        "pagerduty_url": "http://127.0.0.1:9/enqueue",
+    }
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert {s["channel"] for r in config["receivers"] for s in r.get("slack_configs", [])} == {"#ledger-ops"}
+    assert receivers["warning"]["email_configs"][0]["to"] == "ops@example.com"
+    assert receivers["critical"]["webhook_configs"][0]["url"] == "https://sms.example.com/hook"
+    assert receivers["critical"]["pagerduty_configs"][0]["routing_key_file"] == "/run/creds/pagerduty-routing-key"

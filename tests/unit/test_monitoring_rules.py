@@ -64,3 +64,12 @@ def test_the_runbook_index_lists_every_alert_and_no_other() -> None:
     linked = set(re.findall(r"\(([A-Za-z0-9]+)\.md\)", index))
     assert linked == {alert["alert"] for alert in alerts()}
     assert {page.stem for page in DOCS.glob("*.md")} - {"README"} == linked
+
+
+@pytest.mark.parametrize("alert", alerts(), ids=lambda alert: alert["alert"])
+def test_every_runbook_shows_its_alerts_expression_severity_and_wait(alert: dict[str, Any]) -> None:
+    text = (DOCS / f"{alert['alert']}.md").read_text()
+    assert f"Severity: {alert['labels']['severity']}. `for:` {alert['for']}." in text
+    block = re.search(r"```promql\n(.*?)```", text, re.DOTALL)
+    assert block, "the runbook shows no expression"
+    assert block.group(1) == alert["expr"].rstrip("\n") + "\n", "the runbook's expression differs from the rule's"

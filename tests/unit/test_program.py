@@ -11,15 +11,15 @@ import pytest
 
 from stack_config import ConfigError
 from stack_config.loader import EXIT_CODE_ERROR_SHOWN
-from tests.stack_files import PROMOTED, raw_config
-from tests.unit.conftest import FAKE_DIGEST, RecordingMocks
+from tests.stack_files import ALERTMANAGER_CREDENTIALS, PROMOTED, SECRET_KEYS, raw_config
+from tests.unit.conftest import FAKE_DIGEST, RecordingMocks, is_secret
 
 MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
 
 
 def run_program(config: dict[str, str]) -> pulumi.Output[list[object]]:
     """Runs __main__.py with ``config``; returns an output that resolves once every component's parts exist."""
-    pulumi.runtime.set_all_config(config)
+    pulumi.runtime.set_all_config(config, [key for key in SECRET_KEYS if key in config])
     program = runpy.run_path(str(MAIN))
     parts = [program["namespace"].name, program["network"].names]
     parts += [program[workload].name for workload in ("validators", "business", "slim")]
@@ -126,3 +126,48 @@ def test_a_stack_that_builds_no_images_runs_the_promoted_digests_at_its_sizes(
         assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (6, 20)
 
     return done.apply(check)
+
+
+@pulumi.runtime.test
+def test_the_local_stack_deploys_the_rules_monitors_and_dashboards_without_the_chart(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    pulumi.runtime.set_all_config(raw_config("local"), [])
+    program = runpy.run_path(str(MAIN))
+
+    def check(dashboards: list[str]) -> None:
+        assert len(dashboards) == 5
+        assert mocks.of_type("kubernetes:helm.sh/v4:Chart") == []
+        (rule,) = mocks.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+        assert rule.provider and "kubernetes" in rule.provider
+        assert len(mocks.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")) == 3
+
+    dashboards: pulumi.Output[list[str]] = program["monitoring"].dashboards
+    return dashboards.apply(check)
+
+
+@pulumi.runtime.test
+def test_a_cloud_stack_installs_the_chart_with_its_credentials_and_a_generated_grafana_password(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    config = raw_config("prod") | {
+        "aurigraph-infra:monitoring": json.dumps({"alerting": {"emailTo": "ledger-ops@example.com"}})
+    }
+    pulumi.runtime.set_all_config(config, SECRET_KEYS)
+    program = runpy.run_path(str(MAIN))
+
+    def check(_: object) -> None:
+        (chart,) = mocks.of_type("kubernetes:helm.sh/v4:Chart")
+        config = chart.inputs["values"]["alertmanager"]["config"]
+        (warning,) = [r for r in config["receivers"] if r["name"] == "warning"]
+        assert warning["email_configs"][0]["to"] == "ledger-ops@example.com"
+        assert "test-only" not in json.dumps(chart.inputs)
+        secrets = {s.inputs["metadata"]["name"]: s.inputs for s in mocks.of_type("kubernetes:core/v1:Secret")}
+        assert is_secret(secrets["alertmanager-credentials"]["stringData"])
+        assert sorted(secrets["alertmanager-credentials"]["stringData"]["value"]) == sorted(ALERTMANAGER_CREDENTIALS)
+        passwords = [r for r in mocks.of_type("pulumi-python:dynamic:Resource") if r.name == "grafana-admin-password"]
+        assert len(passwords) == 1
+        assert is_secret(secrets["grafana-admin"]["stringData"])
+
+    dashboards: pulumi.Output[list[str]] = program["monitoring"].dashboards
+    return dashboards.apply(check)

@@ -28,7 +28,7 @@ from components.validators import ValidatorSet, ValidatorSetArgs
 from stack_config import ConfigError, load_from_pulumi
 from stack_config.loader import EXIT_CODE_ERROR_SHOWN
 from stack_config.schema import NodeResources
-from tests.stack_files import raw_config
+from tests.stack_files import SECRET_KEYS, raw_config
 from tests.unit.conftest import TEST_PUBLIC_KEY, RecordingMocks, is_secret
 
 MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
@@ -187,7 +187,7 @@ def test_registry_credentials_become_a_secret_pull_secret_every_node_pod_names(
 ) -> pulumi.Output[None]:
     credentials = {"server": "registry.example.invalid", "username": "puller", "password": "s3cret-pull"}
     config = raw_config("staging") | {"aurigraph-infra:registryCredentials": json.dumps(credentials)}
-    pulumi.runtime.set_all_config(config, ["aurigraph-infra:registryCredentials"])
+    pulumi.runtime.set_all_config(config, ["aurigraph-infra:registryCredentials", *SECRET_KEYS])
     program = runpy.run_path(str(MAIN))
     done = pulumi.Output.all(*[program[w].name for w in ("validators", "business", "slim")])
 
@@ -211,10 +211,26 @@ def test_registry_credentials_become_a_secret_pull_secret_every_node_pod_names(
 def test_registry_credentials_in_plain_text_config_are_refused(mocks: RecordingMocks) -> None:
     credentials = {"server": "registry.example.invalid", "username": "puller", "password": "s3cret-pull"}
     pulumi.runtime.set_all_config(
-        raw_config("staging") | {"aurigraph-infra:registryCredentials": json.dumps(credentials)}
+        raw_config("staging") | {"aurigraph-infra:registryCredentials": json.dumps(credentials)}, SECRET_KEYS
     )
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stopped:
         load_from_pulumi()
+    error = stopped.value.__cause__
+    assert isinstance(error, ConfigError)
+    assert error.problems == ["registryCredentials: holds secrets, so it must be set with `pulumi config set --secret`"]
+    assert "s3cret-pull" not in str(error)
+
+
+def test_alertmanager_credentials_in_plain_text_config_are_refused(mocks: RecordingMocks) -> None:
+    pulumi.runtime.set_all_config(raw_config("staging"), [])
+    with pytest.raises(SystemExit) as stopped:
+        load_from_pulumi()
+    error = stopped.value.__cause__
+    assert isinstance(error, ConfigError)
+    assert error.problems == [
+        "alertmanagerCredentials: holds secrets, so it must be set with `pulumi config set --secret`"
+    ]
+    assert "test-only" not in str(error)
 
 
 @pulumi.runtime.test

@@ -20,7 +20,7 @@ def with_member(raw: dict[str, Any], key: str, path: list[str], value: Any) -> d
     document = json.loads(changed[key])
     target = document
     for part in path[:-1]:
-        target = target[part]
+        target = target.setdefault(part, {})
     target[path[-1]] = value
     changed[key] = json.dumps(document)
     return changed
@@ -252,11 +252,13 @@ def test_a_partition_above_the_replica_count_is_refused() -> None:
     assert problems_of(raw) == ["validators.partition: 5 is above replicas 4"]
 
 
-def test_a_stack_that_builds_no_images_must_name_each_roles_digest() -> None:
+def test_the_committed_cloud_stacks_need_the_operators_digests_and_alertmanager_credentials() -> None:
     problems = problems_of(committed_config("staging"), "staging")
     assert problems == [
+        "alertmanagerCredentials: kube-prometheus-stack is installed (monitoring.installStack), so Alertmanager "
+        "needs every credential; missing: pagerduty-routing-key, slack-webhook-url, sms-token, smtp-password",
         "images.references: a stack that does not build its images (no images.registry) needs a digest-pinned "
-        "reference for each role; missing: business, slim, validator"
+        "reference for each role; missing: business, slim, validator",
     ]
 
 
@@ -289,3 +291,44 @@ def test_a_malformed_toleration_is_rejected(tolerations: Any, expected: str) -> 
     raw = with_member(raw_config("local"), "aurigraph-infra:slim", ["tolerations"], tolerations)
     (problem,) = problems_of(raw)
     assert problem.startswith(f"slim.tolerations: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (["chartVersion"], "latest", "monitoring.chartVersion: expected a version such as 1.2.3, got 'latest'"),
+        (["retentionDays"], 0, "monitoring.retentionDays: expected an integer from 1 to 3650, got 0"),
+        (["namespace"], "Monitoring", "monitoring.namespace: expected a DNS label"),
+        (["alerting", "emailTo"], "operators", "monitoring.alerting.emailTo: expected an e-mail address"),
+        (["alerting", "smtpSmarthost"], "mail.example.com", "monitoring.alerting.smtpSmarthost: expected host:port"),
+        (["alerting", "smsWebhookUrl"], "sms.example.com/hook", "monitoring.alerting.smsWebhookUrl: expected an http"),
+        (["alerting", "slackChanel"], "#ops", "monitoring.alerting.slackChanel: is not a known key (did you mean"),
+        (["enabled"], False, "monitoring.installStack: installs a stack that would watch nothing"),
+    ],
+)
+def test_a_malformed_monitoring_setting_is_rejected(path: list[str], value: Any, expected: str) -> None:
+    raw = with_member(raw_config("staging"), "aurigraph-infra:monitoring", path, value)
+    (problem,) = problems_of(raw, "staging")
+    assert problem.startswith(expected)
+
+
+def test_alertmanager_credentials_are_named_and_never_echoed() -> None:
+    raw = raw_config("staging") | {
+        "aurigraph-infra:alertmanagerCredentials": json.dumps({"slack-webhook-url": "https://hooks.invalid/s3cret"})
+    }
+    (problem,) = problems_of(raw, "staging")
+    assert problem.endswith("missing: pagerduty-routing-key, sms-token, smtp-password")
+    raw["aurigraph-infra:alertmanagerCredentials"] = json.dumps({"slack-token": "s3cret"})
+    (problem,) = problems_of(raw, "staging")
+    assert problem.startswith("alertmanagerCredentials: unknown credential 'slack-token': expected smtp-password,")
+    raw["aurigraph-infra:alertmanagerCredentials"] = json.dumps({"sms-token": 42})
+    (problem,) = problems_of(raw, "staging")
+    assert problem == "alertmanagerCredentials: sms-token: expected a non-empty string"
+
+
+def test_a_stack_with_its_own_prometheus_operator_needs_no_credentials() -> None:
+    raw = committed_config("local")
+    assert json.loads(raw["aurigraph-infra:monitoring"]) == {"installStack": False}
+    config = load(raw, "local")
+    assert (config.monitoring.enabled, config.monitoring.install_stack) == (True, False)
+    assert config.alertmanager_credentials == {}

@@ -3,6 +3,7 @@ package io.aurigraph.node.metrics;
 import io.aurigraph.node.consensus.LedgerStateMachine;
 import io.aurigraph.node.consensus.Validator;
 import io.aurigraph.node.role.NodeRuntime;
+import io.aurigraph.node.role.Role;
 import io.aurigraph.node.role.NodeSettings;
 import io.aurigraph.node.slim.BlockFollower;
 import io.micrometer.core.instrument.Counter;
@@ -15,6 +16,7 @@ import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.interceptor.Interceptor;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.ToDoubleFunction;
@@ -35,6 +37,8 @@ public class NodeMetrics {
     private final NodeRuntime node;
     private final String version;
     private final String revision;
+    /** What a business node's submission can come to (the {@code result} label). */
+    private static final List<String> OUTCOMES = List.of("committed", "duplicate", "rejected", "failed");
     private final Map<String, Counter> processed = new ConcurrentHashMap<>();
     private DistributionSummary latency;
 
@@ -64,6 +68,10 @@ public class NodeMetrics {
         latency = DistributionSummary.builder("aurigraph.latency").baseUnit("milliseconds")
                 .description("Time from a transaction's arrival to its commit").tag("role", role)
                 .serviceLevelObjectives(LATENCY_BUCKETS_MS).register(registry);
+        if (node.role() == Role.BUSINESS) {
+            // Every outcome from the start, at 0: before the first failure the failure ratio is 0, not absent.
+            OUTCOMES.forEach(this::processedCounter);
+        }
         node.validator().ifPresent(v -> registerValidator(v, role));
         // Only slim nodes follow; the others always have every finalized block they serve, hence 0.
         Gauge.builder("aurigraph.sync.lag", node, n -> n.follower().map(BlockFollower::syncLagBlocks).orElse(0L))
@@ -94,9 +102,13 @@ public class NodeMetrics {
 
     /** Counts a transaction a business node handled; {@code result} is committed, duplicate, rejected or failed. */
     public void transactionProcessed(String result) {
-        processed.computeIfAbsent(result, r -> Counter.builder("aurigraph.transactions.processed")
+        processedCounter(result).increment();
+    }
+
+    private Counter processedCounter(String result) {
+        return processed.computeIfAbsent(result, r -> Counter.builder("aurigraph.transactions.processed")
                 .tags("role", node.role().label(), "result", r).description("Transactions handled, by outcome")
-                .register(registry)).increment();
+                .register(registry));
     }
 
     public void latency(double millis) {

@@ -91,6 +91,8 @@ class BusinessApiTest {
                 .then().statusCode(201);
         given().when().get("/q/metrics").then().statusCode(200)
                 .body(containsString("aurigraph_transactions_processed_total{result=\"committed\",role=\"business\"}"))
+                // Outcomes not seen yet are exported at 0, so ratios over them exist from the start.
+                .body(containsString("aurigraph_transactions_processed_total{result=\"failed\",role=\"business\"} 0.0"))
                 .body(containsString("aurigraph_latency_milliseconds_bucket{role=\"business\",le=\"100.0\"}"))
                 .body(containsString("aurigraph_build_info{revision=\"test-revision\",role=\"business\""));
     }

@@ -57,7 +57,7 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint unit monitoring-check node-test devnet-check monitoring-live images-test integration docs-check ## The whole suite (what CI runs)
+test: setup lint unit policy-test monitoring-check node-test devnet-check monitoring-live images-test integration docs-check ## The whole suite (what CI runs)
 
 .PHONY: monitoring-check
 monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Alertmanager's config checked and its routes tested
@@ -133,6 +133,10 @@ jdk:
 unit: venv ## Unit tests with Pulumi's mocks (no CLI)
 	$(PYTHON) -m pytest tests/unit
 
+.PHONY: policy-test
+policy-test: venv ## The policy pack's rules, each on compliant and violating objects, and on everything the program makes
+	$(PYTHON) -m pytest tests/policy
+
 .PHONY: integration
 integration: setup build-env ## The real CLI through the Automation API: local stack up (images built and pushed), checked, destroyed
 	$(PYTHON) -m pytest tests/integration
@@ -148,6 +152,7 @@ lint: venv ## ruff, mypy and hadolint
 .PHONY: docs
 docs: venv ## Regenerate the reference tables in docs/reference/
 	$(PYTHON) -m tools.gen_config_reference > docs/reference/config.md
+	$(PYTHON) -m tools.gen_policy_reference > docs/reference/policies.md
 
 .PHONY: dashboards
 dashboards: venv ## Regenerate monitoring/dashboards/*.json from tools/gen_dashboards.py
@@ -157,6 +162,8 @@ dashboards: venv ## Regenerate monitoring/dashboards/*.json from tools/gen_dashb
 docs-check: venv ## Fail when a generated document differs from what its source would generate
 	$(PYTHON) -m tools.gen_config_reference | diff -u docs/reference/config.md - \
 	  || { echo "docs/reference/config.md is stale: run 'make docs'"; exit 1; }
+	$(PYTHON) -m tools.gen_policy_reference | diff -u docs/reference/policies.md - \
+	  || { echo "docs/reference/policies.md is stale: run 'make docs'"; exit 1; }
 	$(PYTHON) -m tools.gen_dockerfiles --check
 	$(PYTHON) -m tools.gen_dashboards --check
 

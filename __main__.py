@@ -62,6 +62,7 @@ if config.images.registry:
 references: dict[str, pulumi.Input[str]] = {role: image.ref for role, image in images.items()} or dict(
     config.images.references
 )
+sizes: dict[str, pulumi.Input[int] | None] = {role: images[role].size_bytes if images else None for role in ROLES}
 
 # The nodes, in the namespace (its name is known; the dependency is explicit).
 nodes = pulumi.ResourceOptions(providers=[kubernetes], depends_on=[namespace])
@@ -86,6 +87,7 @@ validators = ValidatorSet(
         metadata=metadata,
         namespace=config.namespace,
         image=references["validator"],
+        image_size_bytes=sizes["validator"],
         replicas=config.validators.replicas,
         resources=config.validators.resources,
         storage_gib=config.validators.storage_gib,
@@ -105,6 +107,7 @@ business = BusinessNodes(
         metadata=metadata,
         namespace=config.namespace,
         image=references["business"],
+        image_size_bytes=sizes["business"],
         peers=validators.peers,
         replicas_min=config.business.replicas_min,
         replicas_max=config.business.replicas_max,
@@ -121,6 +124,7 @@ slim = SlimNodes(
         metadata=metadata,
         namespace=config.namespace,
         image=references["slim"],
+        image_size_bytes=sizes["slim"],
         upstreams=[business.grpc_target, *validators.grpc_targets],
         resources=config.slim.resources,
         image_pull_secret=keys.pull_secret,

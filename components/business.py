@@ -48,6 +48,8 @@ class BusinessNodesArgs:
     service_type: str = "LoadBalancer"
     tls_certificate_arn: str | None = None
     image_pull_secret: pulumi.Input[str] | None = None
+    # The image's uncompressed size, where known (built by this stack): annotated for the size-budget policy.
+    image_size_bytes: pulumi.Input[int] | None = None
 
 
 def service_annotations(service_type: str, tls_certificate_arn: str | None) -> dict[str, str] | None:
@@ -78,7 +80,9 @@ class BusinessNodes(pulumi.ComponentResource):
         settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_PEERS": args.peers}
         template = role_pod(
             name,
-            NodeRole(ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret),
+            NodeRole(
+                ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
+            ),
             settings,
             PodShape(
                 probes=Probes(ready_path=BUSINESS_READY_PATH),

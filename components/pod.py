@@ -25,6 +25,9 @@ from stack_config.schema import NodeResources
 
 RUN_AS_USER = 10001  # the images' user (docker/Dockerfile.in)
 CONFIG_CHECKSUM_ANNOTATION = "aurigraph.io/config-checksum"
+# The image's uncompressed size in bytes, on the pod template of a stack that builds its images: the size-budget
+# policy (policies/) reads it before the workload is created or updated. It changes only with the image's digest.
+IMAGE_SIZE_ANNOTATION = "aurigraph.io/image-size-bytes"
 # Local disk a node may use beyond its volumes: the writable /tmp and its logs.
 EPHEMERAL_STORAGE_REQUEST = "256Mi"
 EPHEMERAL_STORAGE_LIMIT = "1Gi"
@@ -82,6 +85,7 @@ class NodeRole:
     image: pulumi.Input[str]  # pinned by digest
     resources: NodeResources
     image_pull_secret: pulumi.Input[str] | None = None  # a dockerconfigjson Secret, where the registry needs one
+    image_size_bytes: pulumi.Input[int] | None = None  # known where the stack builds the image
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
         readiness_probe=shape.probes.readiness(),
     )
     annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(args.config_data), **shape.extra_annotations}
+    if node.image_size_bytes is not None:
+        annotations[IMAGE_SIZE_ANNOTATION] = pulumi.Output.from_input(node.image_size_bytes).apply(str)
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             labels=node.metadata.labels(component=node.role, name=node.role), annotations=annotations

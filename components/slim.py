@@ -32,6 +32,8 @@ class SlimNodesArgs:
     resources: NodeResources
     tolerations: Sequence[Mapping[str, Any]] = ()
     image_pull_secret: pulumi.Input[str] | None = None
+    # The image's uncompressed size, where known (built by this stack): annotated for the size-budget policy.
+    image_size_bytes: pulumi.Input[int] | None = None
 
 
 class SlimNodes(pulumi.ComponentResource):
@@ -49,7 +51,9 @@ class SlimNodes(pulumi.ComponentResource):
         settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_UPSTREAMS": ",".join(args.upstreams)}
         template = role_pod(
             name,
-            NodeRole(ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret),
+            NodeRole(
+                ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
+            ),
             settings,
             # One per node: the node's name is its id.
             PodShape(id_field="spec.nodeName", tolerations=args.tolerations),

@@ -74,6 +74,8 @@ class ValidatorSetArgs:
     # validators run unsigned (a development group).
     keys_secret: pulumi.Input[str] | None = None
     image_pull_secret: pulumi.Input[str] | None = None
+    # The image's uncompressed size, where known (built by this stack): annotated for the size-budget policy.
+    image_size_bytes: pulumi.Input[int] | None = None
     genesis_config_map: pulumi.Input[str] | None = None
     genesis_checksum: pulumi.Input[str] | None = None
 
@@ -116,7 +118,9 @@ class ValidatorSet(pulumi.ComponentResource):
         )
         template = role_pod(
             name,
-            NodeRole(ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret),
+            NodeRole(
+                ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
+            ),
             settings,
             PodShape(
                 # The peer id is the pod's own name, which the StatefulSet keeps across restarts.

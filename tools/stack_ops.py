@@ -4,8 +4,10 @@ Usage: python -m tools.stack_ops {up,preview,destroy} --stack NAME [--project-di
 
 The environment (PATH to the project's CLI, PULUMI_HOME, backend, passphrase) comes from the Makefile.
 Each command runs non-interactively and echoes the exact `pulumi` command line first, so an operator can
-rerun it by hand. After `up` the report lists what the update changed (from the stack's history), the
-stack's outputs and the manifests rendered to disk.
+rerun it by hand. `up` and `preview` run the policy pack in policies/ with the stack's enforcement levels
+(policies/config/<stack>.json): a mandatory violation stops them before anything changes. After `up` the
+report lists what the update changed (from the stack's history), the stack's outputs and the manifests
+rendered to disk.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ class StackRun:
                 sys.stderr.write(result.stdout + result.stderr)
             raise SystemExit(result.returncode)
         return result.stdout or ""
+
+    def policy_args(self) -> list[str]:
+        """The project's policy pack, with the stack's enforcement levels where policies/config has them."""
+        args = ["--policy-pack", str(self.project / "policies")]
+        config = self.project / "policies" / "config" / f"{self.stack}.json"
+        if config.exists():
+            args += ["--policy-pack-config", str(config)]
+        return args
 
     def select(self) -> None:
         """Selects the stack, creating it in the backend (with passphrase secrets) the first time."""
@@ -145,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     run.select()
     started = time.monotonic()
     if args.command == "up":
-        run.pulumi("up", "--yes", "--skip-preview")
+        run.pulumi("up", "--yes", "--skip-preview", *run.policy_args())
         print(run.report("up", time.monotonic() - started))
     elif args.command == "preview":
-        run.pulumi("preview", "--diff")
+        run.pulumi("preview", "--diff", *run.policy_args())
     else:
         run.pulumi("destroy", "--yes", "--skip-preview")
         print(f"\n== {args.stack}: destroy finished in {time.monotonic() - started:.1f} s ==")

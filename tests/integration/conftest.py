@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+POLICY_PACK = str(ROOT / "policies")
+
+
+def policy_config(stack: str) -> str:
+    """The stack's enforcement levels, as `make up` and `make preview` pass them."""
+    return str(ROOT / "policies" / "config" / f"{stack}.json")
 
 
 def cli_env(state: Path) -> dict[str, str]:

@@ -26,14 +26,14 @@ from pulumi import automation as auto
 from components.image_size import MANIFEST_TYPES, read_image_size
 from components.monitoring import dashboards
 from components.roles import PLAN_BASELINE_MB, ROLES, SIZE_BAR_MB
-from tests.integration.conftest import ROOT, cli_env
+from tests.integration.conftest import POLICY_PACK, ROOT, cli_env, policy_config
 from tests.stack_files import PROMOTED
 from tools import check_manifests
 
 PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
 PROJECT_DIRS = ["components", "stack_config"]
 # Read, never written, by the program: the image sources and Dockerfiles are linked, not copied.
-LINKED_DIRS = ["reference-node", "docker", "monitoring"]
+LINKED_DIRS = ["reference-node", "docker", "monitoring", "policies"]
 TOOLCHAIN = ROOT / "tools" / "toolchain"
 # What every stack has (the namespace, the three node workloads and their parts, the network policies), and
 # what the local stack adds per role: an image, built and pushed, and its measured size.
@@ -114,6 +114,30 @@ def state_resources(stack: auto.Stack) -> list[dict[str, Any]]:
     return list(deployment.get("resources", []))
 
 
+def by_urn(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {resource["urn"]: resource for resource in resources}
+
+
+def differences(before: Any, after: Any, path: str = "") -> list[str]:
+    """Where two JSON documents differ, as paths (for a failure's message)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(set(before) | set(after))
+        return [
+            d
+            for key in keys
+            if before.get(key) != after.get(key)
+            for d in differences(before.get(key), after.get(key), f"{path}/{key}")
+        ]
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [
+            d
+            for i, (b, a) in enumerate(zip(before, after, strict=True))
+            if b != a
+            for d in differences(b, a, f"{path}[{i}]")
+        ]
+    return [f"{path}: {str(before)[:120]} -> {str(after)[:120]}"]
+
+
 def resource_types(stack: auto.Stack) -> Counter[str]:
     return Counter(resource["type"] for resource in state_resources(stack))
 
@@ -167,7 +191,7 @@ def registry_digest(reference: str) -> str:
 
 
 def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.Stack, project: Path) -> None:
-    result = stack.up(color="never")
+    result = stack.up(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[policy_config("local")])
 
     assert result.summary.result == "succeeded"
     assert result.summary.resource_changes == {"create": LOCAL_RESOURCE_COUNT}
@@ -239,6 +263,78 @@ def test_a_monitoring_object_with_an_unknown_field_is_reported(project: Path, tm
     assert [f.message for f in findings if "additional properties 'scrapeIntervall' not allowed" in f.message]
 
 
+def test_the_policy_pack_passes_a_preview_of_the_built_stack(stack: auto.Stack) -> None:
+    result = stack.preview(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[policy_config("local")])
+    assert result.change_summary == {"same": LOCAL_RESOURCE_COUNT}
+    assert "aurigraph@v" in result.stdout
+    assert "mandatory" not in result.stdout and "advisory" not in result.stdout, result.stdout
+
+
+def test_a_size_budget_below_the_built_images_refuses_the_update_and_changes_nothing(
+    stack: auto.Stack, project: Path, tmp_path: Path
+) -> None:
+    """The images' sizes are in the state, so the preview that starts `up` already knows them."""
+    config = tmp_path / "budgets.json"
+    config.write_text(
+        json.dumps(
+            {"all": "mandatory", "image-size-budget": {"budgetsMb": {"business": 100, "slim": 100, "validator": 100}}}
+        )
+    )
+    state_before = by_urn(state_resources(stack))
+    with pytest.raises(auto.CommandError) as previewed:
+        stack.preview(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[str(config)])
+    message = str(previewed.value)
+    for role in ROLES:
+        size = re.search(rf"the {role} image is ([0-9.]+) MB, over its budget of 100 MB", message)
+        assert size and float(size.group(1)) > 100, f"{role} was not refused:\n{message[-3000:]}"
+    assert "[mandatory]  image-size-budget" in message
+    # `up` (as `make up` runs it, without a separate preview) stops at the first workload it refuses.
+    with pytest.raises(auto.CommandError) as refused:
+        stack.up(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[str(config)])
+    assert re.search(
+        r"the (business|slim|validator) image is [0-9.]+ MB, over its budget of 100 MB", str(refused.value)
+    )
+    # A failed update saves the state again (in its own order, secrets re-encrypted): every resource is the same.
+    after = by_urn(state_resources(stack))
+    assert after == state_before, differences(state_before, after)
+
+
+def workload_images(stack: auto.Stack) -> dict[str, str]:
+    """The image each workload in the state runs."""
+    found = {}
+    for resource in state_resources(stack):
+        if resource["type"] in ("kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"):
+            spec = resource["outputs"]["spec"]["template"]["spec"]
+            found[resource["urn"]] = spec["containers"][0]["image"]
+    return found
+
+
+def test_a_rebuilt_image_over_its_budget_is_refused_by_up_before_a_workload_runs_it(
+    stack: auto.Stack, tmp_path: Path
+) -> None:
+    """A new release version re-tags (and so re-pushes) every image: its size is unknown until `up` pushes it, so
+    the preview cannot judge it and `up` must, before the workloads are updated."""
+    config = tmp_path / "budgets.json"
+    config.write_text(
+        json.dumps(
+            {"all": "mandatory", "image-size-budget": {"budgetsMb": {"business": 100, "slim": 100, "validator": 100}}}
+        )
+    )
+    before = workload_images(stack)
+    stack.set_config("aurigraph-infra:images.version", auto.ConfigValue("9.9.9"), path=True)
+    try:
+        preview = stack.preview(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[str(config)])
+        assert "can't run policy 'image-size-budget'" in preview.stdout, preview.stdout[-3000:]
+        with pytest.raises(auto.CommandError) as refused:
+            stack.up(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[str(config)])
+        assert "over its budget of 100 MB" in str(refused.value)
+        assert workload_images(stack) == before
+    finally:
+        stack.remove_config("aurigraph-infra:images.version", path=True)
+        restored = stack.up(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[policy_config("local")])
+        assert restored.summary.result == "succeeded"
+
+
 def test_a_second_up_changes_nothing(stack: auto.Stack, project: Path) -> None:
     before = {path: path.read_text() for path in rendered(project)}
     result = stack.up(color="never")
@@ -276,8 +372,10 @@ def test_staging_and_prod_preview_with_their_stack_files(project: Path, env: dic
     for role, reference in PROMOTED.items():
         other.set_config(f"aurigraph-infra:images.references.{role}", auto.ConfigValue(reference), path=True)
     without_the_chart(other)
-    result = other.preview(color="never")
+    # As a pull request's check runs it: with the policy pack, every policy mandatory.
+    result = other.preview(color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[policy_config(name)])
     assert result.change_summary == {"create": RESOURCES.total()}
+    assert "aurigraph@v" in result.stdout and "mandatory" not in result.stdout
     assert not (project / "build" / "manifests" / name).exists(), "a preview must not render files"
 
 
@@ -323,7 +421,12 @@ def test_make_up_and_destroy_report_what_they_did(project: Path, env: dict[str, 
         return result.stdout
 
     report = stack_ops("up")
-    assert "+ pulumi up --yes --skip-preview --stack local --non-interactive" in report
+    pack = project / "policies"
+    assert (
+        f"+ pulumi up --yes --skip-preview --policy-pack {pack} --policy-pack-config {pack}/config/local.json "
+        "--stack local --non-interactive" in report
+    ), report[:2000]
+    assert "aurigraph@v" in report
     assert re.search(rf"resources +{LOCAL_RESOURCE_COUNT} created\n", report)
     assert re.search(r"images +3 built and pushed \(below\)\n", report)
     for role in ROLES:

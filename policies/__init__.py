@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack `aurigraph` (one module per theme; docs/policies.md gives each rule's reason)."""

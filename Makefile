@@ -57,7 +57,7 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint unit policy-test monitoring-check node-test devnet-check monitoring-live images-test integration docs-check ## The whole suite (what CI runs)
+test: setup lint workflows-check unit policy-test monitoring-check node-test devnet-check monitoring-live images-test integration docs-check ## The whole suite (what CI runs)
 
 .PHONY: monitoring-check
 monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Alertmanager's config checked and its routes tested
@@ -77,7 +77,7 @@ monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Al
 LIVE_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chromium-headless-shell
 
 .PHONY: monitoring-live
-monitoring-live: venv jdk ## The rules and routes live: a local network under load, scraped and alerted on, nodes stopped, notifications caught on loopback (about 10 minutes)
+monitoring-live: venv jdk ## The rules and routes live: a local network under load, scraped and alerted on, nodes stopped, notifications caught on loopback (about 8 minutes)
 	@missing=$$(for p in $(LIVE_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then [ "$$(id -u)" = 0 ] || { echo "missing Debian packages: $$missing (installing them needs root)"; exit 1; }; \
 	  echo "installing $$missing"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; fi
@@ -148,6 +148,29 @@ lint: venv ## ruff, mypy and hadolint
 	$(PYTHON) -m mypy
 	$(VENV)/bin/hadolint docker/Dockerfile.business docker/Dockerfile.slim docker/Dockerfile.validator \
 	  docker/bases/Dockerfile.builder docker/bases/Dockerfile.runtime
+
+.PHONY: workflows-check
+workflows-check: venv ## actionlint and zizmor on .github/workflows (every run step must be a make target: make unit checks that)
+	@command -v go >/dev/null || { echo "actionlint is built from its Go module: Go is required"; exit 1; }
+	tools/workflow-lint/build.sh
+	$(TOOLS)/workflow-lint/bin/actionlint -no-color .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --no-progress --min-severity=low .github/
+
+.PHONY: verify
+verify: venv docker-engine ## Run STACK's rendered manifests as containers and check them: health (3 x 30 s), smoke transactions, agreement
+	$(PYTHON) -m tools.verify --stack $(STACK)
+
+.PHONY: pipeline
+pipeline: setup build-env ## test -> build -> up -> verify -> report on STACK, rolling back to the last verified digests when verify fails
+	$(PYTHON) -m tools.pipeline run --stack $(STACK) $(PIPELINE_ARGS)
+
+.PHONY: rollback
+rollback: setup docker-engine ## Re-apply STACK's last verified image digests (recorded by a passing `make pipeline`) and verify them
+	$(PYTHON) -m tools.pipeline rollback --stack $(STACK)
+
+.PHONY: pr-comment
+pr-comment: ## Post (or update) the last `make preview` of STACK on the pull request PR_NUMBER (needs GH_TOKEN; the pipeline runs it)
+	tools/pr_comment.sh $(STACK)
 
 .PHONY: docs
 docs: venv ## Regenerate the reference tables in docs/reference/

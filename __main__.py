@@ -40,10 +40,10 @@ namespace = StackNamespace(
     opts=in_cluster,
 )
 
-# The node images: built from the configured source and pushed to the stack's registry, or (a stack that builds
-# none) the digests the pipeline promotes, from config.
+# The node images: built from the configured source and pushed to the stack's registry, or the digests given in
+# `images.references` (what the pipeline promotes, or rolls back to), which win over building.
 images: dict[str, NodeImage] = {}
-if config.images.registry:
+if config.images.registry and not config.images.references:
     revision = SourceRevision.of(config.app_source)
     for role in ROLES:
         images[role] = NodeImage(
@@ -180,6 +180,8 @@ pulumi.export(
         for role, image in images.items()
     },
 )
+# What each workload runs, pinned by digest: what a verification records as good and a rollback restores.
+pulumi.export("deployedImages", references)
 pulumi.export("workloads", {"validator": validators.name, "business": business.name, "slim": slim.name})
 pulumi.export("networkPolicies", network.names)
 pulumi.export("validatorKeys", keys.fingerprints)

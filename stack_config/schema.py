@@ -346,8 +346,9 @@ class ImageSettings:
     references: Mapping[str, str] = key(
         "references",
         kinds.IMAGE_REFERENCES,
-        "The image of each role, pinned by digest (`role: registry/repository@sha256:...`), for a stack that "
-        "does not build its own (no `registry`): what the pipeline promotes from staging to prod.",
+        "The image of each role, pinned by digest (`role: registry/repository@sha256:...`): what a stack without "
+        "a `registry` runs (the pipeline promotes them from staging to prod), and, when all three are given, what a "
+        "stack that builds runs instead of building (a rollback to verified digests).",
         default={},
     )
 
@@ -460,6 +461,13 @@ class StackConfig:
         unknown = sorted(set(self.validator_keys) - {f"validator-{n}" for n in range(self.validators.replicas)})
         if unknown:
             found.append(("validatorKeys", f"keys for validators that do not exist: {', '.join(unknown)}"))
+        if self.images.registry and self.images.references and len(self.images.references) < 3:
+            found.append(
+                (
+                    "images.references",
+                    "name every role's digest (to run those instead of building) or none (to build them all)",
+                )
+            )
         if not self.images.registry:
             missing = [role for role in ("business", "slim", "validator") if role not in self.images.references]
             if missing:

@@ -38,11 +38,24 @@ class StackRun:
     project: Path
     stack: str
 
-    def pulumi(self, *args: str, capture: bool = False) -> str:
-        """Runs the CLI in the project; a failure ends the command with the CLI's exit code."""
+    def pulumi(self, *args: str, capture: bool = False, record: Path | None = None) -> str:
+        """Runs the CLI in the project; a failure ends the command with the CLI's exit code. With ``record``, the
+        output is shown and also written there."""
         command = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
         if not capture:
             print(f"+ {shlex.join(command)}", flush=True)
+        if record is not None:
+            with record.open("w") as out:
+                process = subprocess.Popen(
+                    command, cwd=self.project, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                )
+                assert process.stdout is not None
+                for line in process.stdout:
+                    sys.stdout.write(line)
+                    out.write(line)
+            if process.wait() != 0:
+                raise SystemExit(process.returncode)
+            return ""
         result = subprocess.run(command, cwd=self.project, text=True, capture_output=capture, check=False)
         if result.returncode != 0:
             if capture:
@@ -158,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         run.pulumi("up", "--yes", "--skip-preview", *run.policy_args())
         print(run.report("up", time.monotonic() - started))
     elif args.command == "preview":
-        run.pulumi("preview", "--diff", *run.policy_args())
+        # Kept for the pull request (make pr-comment), the policy results included, whether or not it passed.
+        record = run.project / "build" / "previews" / f"{args.stack}.txt"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        run.pulumi("preview", "--diff", "--color", "never", *run.policy_args(), record=record)
     else:
         run.pulumi("destroy", "--yes", "--skip-preview")
         print(f"\n== {args.stack}: destroy finished in {time.monotonic() - started:.1f} s ==")

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pulumi import automation as auto
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_PACK = str(ROOT / "policies")
+
+
+PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
+PROJECT_DIRS = ["components", "stack_config"]
+# Read, never written, by the program: the image sources, Dockerfiles, monitoring content and policies are linked.
+LINKED_DIRS = ["reference-node", "docker", "monitoring", "policies"]
+
+
+def project_copy(copy: Path) -> Path:
+    """The project in ``copy``, so that a test's stacks and rendered files never touch the checkout's."""
+    for name in PROJECT_FILES:
+        shutil.copy2(ROOT / name, copy / name)
+    for name in PROJECT_DIRS:
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in LINKED_DIRS:
+        (copy / name).symlink_to(ROOT / name)
+    (copy / ".venv").symlink_to(ROOT / ".venv")
+    return copy
 
 
 def policy_config(stack: str) -> str:
@@ -33,3 +54,33 @@ def cli_env(state: Path) -> dict[str, str]:
         # Any attempt to download a plugin fails the run instead of reaching for the network.
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
+
+
+def local_env(project: Path) -> dict[str, str]:
+    """The CLI's environment for a project copy's `local` stack: its own backend, the local passphrase."""
+    return cli_env(project / "state") | {
+        "PULUMI_CONFIG_PASSPHRASE_FILE": str(ROOT / "tools" / "local-stack.passphrase")
+    }
+
+
+def local_stack(project: Path, env: dict[str, str]) -> auto.Stack:
+    workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
+    return auto.create_or_select_stack("local", work_dir=str(project), opts=workspace)
+
+
+# A module's own copy of the project with its `local` stack (destroyed after the module's tests).
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return project_copy(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def env(project: Path) -> dict[str, str]:
+    return local_env(project)
+
+
+@pytest.fixture(scope="module")
+def stack(project: Path, env: dict[str, str]) -> Iterator[auto.Stack]:
+    local = local_stack(project, env)
+    yield local
+    local.destroy()

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,10 @@ from pulumi import automation as auto
 from components.image_size import MANIFEST_TYPES, read_image_size
 from components.monitoring import dashboards
 from components.roles import PLAN_BASELINE_MB, ROLES, SIZE_BAR_MB
-from tests.integration.conftest import POLICY_PACK, ROOT, cli_env, policy_config
+from tests.integration.conftest import POLICY_PACK, ROOT, policy_config
 from tests.stack_files import PROMOTED
 from tools import check_manifests
 
-PROJECT_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"]
-PROJECT_DIRS = ["components", "stack_config"]
-# Read, never written, by the program: the image sources and Dockerfiles are linked, not copied.
-LINKED_DIRS = ["reference-node", "docker", "monitoring", "policies"]
 TOOLCHAIN = ROOT / "tools" / "toolchain"
 # What every stack has (the namespace, the three node workloads and their parts, the network policies), and
 # what the local stack adds per role: an image, built and pushed, and its measured size.
@@ -75,34 +70,6 @@ LOCAL_RESOURCE_COUNT = (RESOURCES + IMAGE_RESOURCES).total()
 RENDERED_COUNT = sum(n for typ, n in RESOURCES.items() if typ.startswith("kubernetes:"))
 # Default providers are in the state but not in an update's change counts.
 DEFAULT_PROVIDERS = Counter({"pulumi:providers:docker-build": 1, "pulumi:providers:pulumi-python": 1})
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        shutil.copy2(ROOT / name, copy / name)
-    for name in PROJECT_DIRS:
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in LINKED_DIRS:
-        (copy / name).symlink_to(ROOT / name)
-    (copy / ".venv").symlink_to(ROOT / ".venv")
-    return copy
-
-
-@pytest.fixture(scope="module")
-def env(project: Path) -> dict[str, str]:
-    return cli_env(project / "state") | {
-        "PULUMI_CONFIG_PASSPHRASE_FILE": str(ROOT / "tools" / "local-stack.passphrase"),
-    }
-
-
-@pytest.fixture(scope="module")
-def stack(project: Path, env: dict[str, str]) -> Iterator[auto.Stack]:
-    workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
-    local = auto.create_or_select_stack("local", work_dir=str(project), opts=workspace)
-    yield local
-    local.destroy()
 
 
 def rendered(project: Path) -> list[Path]:
@@ -198,6 +165,7 @@ def test_up_builds_and_pushes_the_images_and_renders_the_namespace(stack: auto.S
     assert resource_types(stack) == RESOURCES + IMAGE_RESOURCES + DEFAULT_PROVIDERS
     outputs = {name: output.value for name, output in result.outputs.items()}
     images = outputs.pop("images")
+    assert outputs.pop("deployedImages") == {role: image["ref"] for role, image in images.items()}
     assert len(outputs.pop("networkPolicies")) == RESOURCES["kubernetes:networking.k8s.io/v1:NetworkPolicy"]
     fingerprints = outputs.pop("validatorKeys")
     assert sorted(fingerprints) == [f"validator-{n}" for n in range(4)]

@@ -171,3 +171,23 @@ def test_a_cloud_stack_installs_the_chart_with_its_credentials_and_a_generated_g
 
     dashboards: pulumi.Output[list[str]] = program["monitoring"].dashboards
     return dashboards.apply(check)
+
+
+@pulumi.runtime.test
+def test_given_digests_win_over_building_so_a_stack_can_be_rolled_back_to_them(
+    mocks: RecordingMocks,
+) -> pulumi.Output[None]:
+    images = json.loads(raw_config("local")["aurigraph-infra:images"]) | {"references": PROMOTED}
+    pulumi.runtime.set_all_config(raw_config("local") | {"aurigraph-infra:images": json.dumps(images)}, [])
+    program = runpy.run_path(str(MAIN))
+
+    def check(deployed: dict[str, str]) -> None:
+        assert deployed == PROMOTED
+        assert mocks.of_type("docker-build:index:Image") == []
+        (statefulset,) = mocks.of_type("kubernetes:apps/v1:StatefulSet")
+        template = statefulset.inputs["spec"]["template"]
+        assert template["spec"]["containers"][0]["image"] == PROMOTED["validator"]
+        assert "aurigraph.io/image-size-bytes" not in template["metadata"]["annotations"]
+
+    deployed: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(program["references"])
+    return pulumi.Output.all(deployed, program["validators"].name).apply(lambda values: check(values[0]))

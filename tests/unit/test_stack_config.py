@@ -11,7 +11,7 @@ import pytest
 
 from stack_config import ConfigError, load
 from stack_config.kinds import cpu_millicores, memory_bytes
-from tests.stack_files import committed_config, raw_config
+from tests.stack_files import PROMOTED, committed_config, raw_config
 
 
 def with_member(raw: dict[str, Any], key: str, path: list[str], value: Any) -> dict[str, Any]:
@@ -332,3 +332,12 @@ def test_a_stack_with_its_own_prometheus_operator_needs_no_credentials() -> None
     config = load(raw, "local")
     assert (config.monitoring.enabled, config.monitoring.install_stack) == (True, False)
     assert config.alertmanager_credentials == {}
+
+
+def test_a_building_stack_takes_all_three_digests_or_none() -> None:
+    raw = with_member(
+        raw_config("local"), "aurigraph-infra:images", ["references"], {"validator": PROMOTED["validator"]}
+    )
+    assert problems_of(raw) == [
+        "images.references: name every role's digest (to run those instead of building) or none (to build them all)"
+    ]

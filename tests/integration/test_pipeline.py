@@ -1,0 +1,104 @@
+"""`make pipeline` on the local stack, for real, in a copy of the project: a good change goes through every stage and
+its digests are recorded as verified; a change whose image never becomes healthy is rolled back to those digests
+automatically, and the report says so; `make rollback` re-applies them on its own. The tests run in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from pulumi import automation as auto
+
+from tests.integration.conftest import ROOT
+
+# The fast tiers run by the test stage (the suite around this test runs the rest).
+TEST_TARGETS = "unit"
+RECORDED: dict[str, str] = {}
+
+
+def pipeline(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tools.pipeline", *args, "--stack", "local", "--project-dir", str(project)]
+    return subprocess.run(command, cwd=ROOT, env=os.environ | env, capture_output=True, text=True, timeout=1800)
+
+
+def rendered_images(project: Path) -> dict[str, str]:
+    found = {}
+    for path in (project / "build" / "manifests" / "local").rglob("apps_v1-*.yaml"):
+        document = yaml.safe_load(path.read_text())
+        role = document["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        found[role] = document["spec"]["template"]["spec"]["containers"][0]["image"]
+    return found
+
+
+def tags(stack: auto.Stack) -> dict[str, str]:
+    listed = subprocess.run(
+        ["pulumi", "stack", "tag", "ls", "--json", "--stack", "local"],
+        cwd=stack.workspace.work_dir,
+        env=os.environ | dict(stack.workspace.env_vars),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {k.removeprefix("aurigraph:verified:"): v for k, v in json.loads(listed.stdout).items() if "verified" in k}
+
+
+def test_a_good_change_goes_through_every_stage_and_is_recorded_as_verified(
+    project: Path, env: dict[str, str], stack: auto.Stack
+) -> None:
+    result = pipeline(project, env, "run", "--test-targets", TEST_TARGETS)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    report = (project / "build" / "pipeline" / "report.txt").read_text()
+    assert re.search(
+        r"Pipeline Status: success; \d+ s in all \(test \d+ s, build \d+ s, up \d+ s, verify \d+ s\)", report
+    )
+    assert "Result: PASS" in report and "Blockers: none" in report
+    assert re.search(r"Deployment: 7 pods healthy, 0 not; smoke 10 of 10; 5 nodes at height \d+", report), report
+    for role in ("business", "slim", "validator"):
+        assert re.search(rf"{role} [0-9.]+ MB \(budget \d+ MB\) 127\.0\.0\.1:5000/aurigraph/{role}@sha256:", report)
+    RECORDED.update(tags(stack))
+    assert sorted(RECORDED) == ["business", "slim", "validator"]
+    assert rendered_images(project) == RECORDED
+    assert not (project / "Pulumi.local.yaml").read_text().count("references"), "the stack file was edited"
+
+
+def test_a_change_that_never_becomes_healthy_is_rolled_back_to_the_verified_digests(
+    project: Path, env: dict[str, str], stack: auto.Stack, tmp_path: Path
+) -> None:
+    assert RECORDED, "needs the good change first"
+    broken = tmp_path / "reference-node"
+    shutil.copytree(ROOT / "reference-node", broken, ignore=shutil.ignore_patterns("target"))
+    # A business node that never becomes ready (it builds, and the validator's build-time training still passes).
+    checks = broken / "src" / "main" / "java" / "io" / "aurigraph" / "node" / "api" / "HealthChecks.java"
+    source = checks.read_text()
+    assert "var reason = node.notReadyBecause();" in source
+    checks.write_text(
+        source.replace(
+            "var reason = node.notReadyBecause();",
+            'var reason = node.role() == io.aurigraph.node.role.Role.BUSINESS ? java.util.Optional.of("broken") '
+            ": node.notReadyBecause();",
+        )
+    )
+    result = pipeline(project, env, "run", "--test-targets", TEST_TARGETS, "--source", str(broken))
+    assert result.returncode == 1, result.stdout[-4000:]
+    report = (project / "build" / "pipeline" / "report.txt").read_text()
+    assert "Pipeline Status: failure, rolled back" in report, report
+    assert "verify" in report and "FAILED" in report
+    assert "Blockers: the deployed images failed verification" in report
+    for role, reference in RECORDED.items():
+        assert f"{role} {reference}" in report
+    assert "Deployment: 7 pods healthy, 0 not; smoke 10 of 10" in report, "the rollback was not verified"
+    assert rendered_images(project) == RECORDED
+    assert tags(stack) == RECORDED, "a failed change must not be recorded as verified"
+
+
+def test_make_rollback_re_applies_the_verified_digests(project: Path, env: dict[str, str], stack: auto.Stack) -> None:
+    result = pipeline(project, env, "rollback")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Rolled back to:" in result.stdout
+    assert rendered_images(project) == RECORDED

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from components.roles import HTTP_PORT
+from stack_config.kinds import cpu_millicores, memory_bytes
 from tools.devnet import http_json as http
 from tools.images import DOCKER
 
@@ -89,16 +90,12 @@ def _quantity_memory(value: str | None) -> str | None:
     """A Kubernetes memory quantity as Docker reads it (bytes)."""
     if value is None:
         return None
-    from stack_config.kinds import memory_bytes
-
     return str(memory_bytes(value))
 
 
 def _quantity_cpu(value: str | None) -> str | None:
     if value is None:
         return None
-    from stack_config.kinds import cpu_millicores
-
     return f"{cpu_millicores(value) / 1000:g}"
 
 

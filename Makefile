@@ -19,12 +19,11 @@ export PATH := $(TOOLS)/bin:$(PATH)
 export PULUMI_HOME := $(TOOLS)/pulumi-home
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
-# State of every stack run from this checkout stays in the project unless the operator points elsewhere
-# (staging and prod set PULUMI_BACKEND_URL to their shared backend).
-export PULUMI_BACKEND_URL ?= file://$(ROOT)/.pulumi-state
-# The local stack's passphrase is documented and protects nothing but local test data (docs/start.md);
-# other stacks take theirs from the environment.
+# The local stack's state stays in the project, and its passphrase is documented: it protects nothing but local
+# test data (docs/start.md). staging and prod keep theirs in the backend named by Pulumi.yaml, their secrets
+# encrypted by the KMS key named in their stack files (PULUMI_BACKEND_URL still overrides the backend).
 ifeq ($(STACK),local)
+export PULUMI_BACKEND_URL ?= file://$(ROOT)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE_FILE := $(ROOT)/tools/local-stack.passphrase
 endif
 
@@ -52,6 +51,10 @@ up: setup $(if $(filter local,$(STACK)),build-env) ## Bring the stack up (the lo
 preview: setup $(if $(filter local,$(STACK)),build-env) ## Show what `up` would change on STACK
 	$(PYTHON) -m tools.stack_ops preview --stack $(STACK)
 
+.PHONY: kubeconfig
+kubeconfig: venv ## Write $$KUBE_CONFIG (the cluster's kubeconfig, a CI secret) where STACK's config reads it, mode 0600
+	$(PYTHON) -m tools.stack_ops kubeconfig --stack $(STACK)
+
 .PHONY: destroy
 destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
@@ -76,11 +79,14 @@ monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Al
 # What the live monitoring test runs: Debian's Prometheus, Alertmanager and Pushgateway, and a headless Chromium.
 LIVE_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chromium-headless-shell
 
-.PHONY: monitoring-live
-monitoring-live: venv jdk ## The rules and routes live: a local network under load, scraped and alerted on, nodes stopped, notifications caught on loopback (about 8 minutes)
+.PHONY: live-packages
+live-packages:
 	@missing=$$(for p in $(LIVE_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then [ "$$(id -u)" = 0 ] || { echo "missing Debian packages: $$missing (installing them needs root)"; exit 1; }; \
 	  echo "installing $$missing"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; fi
+
+.PHONY: monitoring-live
+monitoring-live: venv jdk live-packages ## The rules and routes live: a local network under load, scraped and alerted on, nodes stopped, notifications caught on loopback (about 8 minutes)
 	$(MVN) --quiet package -DskipTests
 	$(PYTHON) -m pytest -s tests/monitoring
 
@@ -138,7 +144,7 @@ policy-test: venv ## The policy pack's rules, each on compliant and violating ob
 	$(PYTHON) -m pytest tests/policy
 
 .PHONY: integration
-integration: setup build-env ## The real CLI through the Automation API: local stack up (images built and pushed), checked, destroyed
+integration: setup build-env live-packages ## The real CLI through the Automation API: local stack up, the pipeline, promotion and policies, checked and destroyed
 	$(PYTHON) -m pytest tests/integration
 
 .PHONY: lint
@@ -167,6 +173,20 @@ pipeline: setup build-env ## test -> build -> up -> verify -> report on STACK, r
 .PHONY: rollback
 rollback: setup docker-engine ## Re-apply STACK's last verified image digests (recorded by a passing `make pipeline`) and verify them
 	$(PYTHON) -m tools.pipeline rollback --stack $(STACK)
+
+FROM ?= staging
+
+.PHONY: promotion-check
+promotion-check: setup ## Preview STACK (prod) with the digests last verified on FROM (staging) and check it would run exactly those
+	$(PYTHON) -m tools.pipeline promotion-check --stack $(STACK) --from $(FROM)
+
+.PHONY: promote
+promote: setup docker-engine ## The release: FROM's verified digests, never rebuilt, checked, deployed on STACK, verified and recorded
+	$(PYTHON) -m tools.pipeline promote --stack $(STACK) --from $(FROM)
+
+.PHONY: notify
+notify: venv ## Send the pipeline's report to Slack ($$SLACK_WEBHOOK_URL) and, with $$JIRA_ISSUE_KEY, to a Jira issue
+	$(PYTHON) -m tools.notify
 
 .PHONY: pr-comment
 pr-comment: ## Post (or update) the last `make preview` of STACK on the pull request PR_NUMBER (needs GH_TOKEN; the pipeline runs it)

@@ -16,7 +16,13 @@ them in CI (docs/pipeline.md).
 
 `rollback` alone re-applies the recorded digests (and verifies them where the stack renders).
 
-Usage: python -m tools.pipeline {run,rollback} [--stack local] [--source DIR] [--test-targets "unit policy-test"]
+`promote --from staging` (the release): the digests verified on the source stack, never rebuilt, deployed on this
+one. First the promotion check (`promotion-check` runs it alone): a preview of this stack with those digests, with
+the policy pack, whose every workload must run exactly the source's verified digest for its role. Then `up`, the
+stack's `deployedImages` output compared again, verification, and the digests recorded as this stack's verified.
+
+Usage: python -m tools.pipeline {run,rollback,promote,promotion-check} [--stack local] [--from STACK]
+       [--source DIR] [--test-targets "unit policy-test"]
 Exit 0 when the change is deployed and verified; 1 when it failed (rolled back or not); 2 on bad input.
 """
 
@@ -24,23 +30,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from components.image import SourceRevision, build_arguments
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
 from tools import images, verify
-from tools.stack_ops import StackRun
+from tools.stack_ops import StackRun, cluster_problem
 
 ROOT = Path(__file__).resolve().parent.parent
-TAG = "aurigraph:verified:"
+# Where each run's result goes for the AurigraphPipelineFailing alert (monitoring/rules): a Pushgateway group per
+# stack, replaced by every run, so that it holds the last run's stages only.
+PUSHGATEWAY_JOB = "aurigraph-pipeline"
+PUSHGATEWAY_ENV = "AURIGRAPH_PUSHGATEWAY_URL"
+# The registry the build stage pushes to when the stack names none (staging: the organisation's registry).
+REGISTRY_ENV = "AURIGRAPH_IMAGE_REGISTRY"
 
 
 class PipelineError(Exception):
@@ -65,6 +78,8 @@ class Run:
     rolled_back_to: dict[str, str] | None = None
     rollback_verification: verify.Report | None = None
     blockers: list[str] = field(default_factory=list)
+    promoted_from: str | None = None
+    metrics: str = ""
 
     @property
     def passed(self) -> bool:
@@ -83,41 +98,13 @@ class Run:
         return result
 
 
-def stack_file(project: Path, stack: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load((project / f"Pulumi.{stack}.yaml").read_text()) or {}
-    return document
-
-
-def config_with_references(project: Path, stack: str, references: dict[str, str]) -> Path:
-    """A copy of the stack file that runs ``references`` (the committed file stays as it is)."""
-    document = stack_file(project, stack)
-    config = document.setdefault("config", {})
-    images_config = dict(config.get(f"{PROJECT}:images") or {})
-    images_config["references"] = dict(references)
-    config[f"{PROJECT}:images"] = images_config
-    path = project / "build" / "pipeline" / f"Pulumi.{stack}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
-
-
 def deploy(run: StackRun, references: dict[str, str]) -> None:
-    config = config_with_references(run.project, run.stack, references)
+    config = run.config_with_references(references)
     run.pulumi("up", "--yes", "--skip-preview", "--config-file", str(config), *run.policy_args())
 
 
-def verified_references(run: StackRun) -> dict[str, str]:
-    tags: dict[str, str] = json.loads(run.pulumi("stack", "tag", "ls", "--json", capture=True) or "{}")
-    return {name.removeprefix(TAG): value for name, value in tags.items() if name.startswith(TAG)}
-
-
-def record_verified(run: StackRun, references: dict[str, str]) -> None:
-    for role, reference in references.items():
-        run.pulumi("stack", "tag", "set", f"{TAG}{role}", reference, capture=True)
-
-
 def verification(run: StackRun) -> verify.Report:
-    rendered = stack_file(run.project, run.stack).get("config", {}).get(f"{PROJECT}:kubernetes") or {}
+    rendered = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
     if rendered.get("kubeconfig"):
         raise PipelineError("verifying a stack applied to a cluster is not built yet: only rendered stacks")
     directory = rendered.get("renderDirectory", f"build/manifests/{run.stack}")
@@ -126,15 +113,95 @@ def verification(run: StackRun) -> verify.Report:
     return report
 
 
-def build_images(run: StackRun, source: Path) -> list[images.Built]:
-    registry = (stack_file(run.project, run.stack).get("config", {}).get(f"{PROJECT}:images") or {}).get("registry")
+WORKLOAD_TYPES = (
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:DaemonSet",
+)
+ROLE_LABEL = "app.kubernetes.io/component"
+
+
+def workload_images(steps: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Role -> every image its workload's containers would run, from a `pulumi preview --json --show-sames`'s steps."""
+    found: dict[str, set[str]] = {}
+    for step in steps:
+        state = step.get("newState") or {}
+        if step.get("op") == "delete" or state.get("type") not in WORKLOAD_TYPES:
+            continue
+        template = (state.get("inputs") or {}).get("spec", {}).get("template", {})
+        role = template.get("metadata", {}).get("labels", {}).get(ROLE_LABEL, state.get("urn", "?"))
+        spec = template.get("spec", {})
+        containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
+        found.setdefault(role, set()).update(str(container.get("image")) for container in containers)
+    return found
+
+
+def promotion_differences(verified: dict[str, str], would_run: dict[str, set[str]]) -> list[str]:
+    """What keeps a preview from being a promotion of ``verified``: one line per role that differs."""
+    problems = []
+    for role in sorted(set(verified) | set(would_run)):
+        images_of_role = would_run.get(role, set())
+        if role not in verified:
+            problems.append(f"{role}: would run {', '.join(sorted(images_of_role))}, which nothing verified")
+        elif not images_of_role:
+            problems.append(f"{role}: no workload would run its verified digest {verified[role]}")
+        elif images_of_role != {verified[role]}:
+            others = ", ".join(sorted(images_of_role - {verified[role]}))
+            problems.append(f"{role}: would run {others} instead of the verified {verified[role]}")
+    return problems
+
+
+def promotion_check(run: StackRun, source: str) -> dict[str, str]:
+    """The source stack's verified digests, once a preview of ``run``'s stack shows that it would run exactly them."""
+    if source == run.stack:
+        raise PipelineError(f"a stack is promoted from another one, not from itself ({source})")
+    verified = StackRun(run.project, source).verified_references()
+    if sorted(verified) != sorted(ROLES):
+        missing = ", ".join(sorted(set(ROLES) - set(verified)))
+        raise PipelineError(f"{source} has no verified digest for {missing}: run its pipeline first")
+    config = run.config_with_references(verified)
+    output = run.pulumi(
+        "preview", "--json", "--show-sames", "--config-file", str(config), *run.policy_args(), capture=True
+    )
+    problems = promotion_differences(verified, workload_images(json.loads(output).get("steps") or []))
+    if problems:
+        raise PipelineError(f"{run.stack} would not run what {source} verified: " + "; ".join(problems))
+    print(f"promotion check: {run.stack} would run exactly the digests verified on {source}:", flush=True)
+    for role, reference in sorted(verified.items()):
+        print(f"  {role:<10} {reference}", flush=True)
+    return verified
+
+
+def promote(run: StackRun, source: str) -> Run:
+    state = Run(run.stack, promoted_from=source)
+
+    def stages() -> None:
+        state.deployed = state.timed("promotion check", lambda: promotion_check(run, source))
+        state.timed("up", lambda: deploy(run, state.deployed))
+        deployed = run.outputs().get("deployedImages")
+        if deployed != state.deployed:
+            raise PipelineError(f"after up, deployedImages is {deployed}, not the promoted {state.deployed}")
+        verify_or_roll_back(run, state, f"the digests verified on {source} failed verification on {run.stack}")
+
+    return guarded(run, state, stages)
+
+
+def build_images(run: StackRun, source: Path, push_to: str | None) -> list[images.Built]:
+    """The three images built and pushed to ``push_to`` (else the stack's images.registry), FROM the bases that
+    `make build-env` published to the machine's registry (REGISTRY_ADDR, else the same registry)."""
+    registry = push_to or run.image_settings().get("registry")
     if not registry:
-        raise PipelineError(f"stack {run.stack} names no images.registry to push to")
+        raise PipelineError(
+            f"stack {run.stack} names no images.registry to push to: give one with --registry (or ${REGISTRY_ENV})"
+        )
+    bases = os.environ.get("REGISTRY_ADDR") or registry
     images.check_engine()
     images.check_builder(images.BUILDER)
-    images.check_registry(registry)
+    images.check_registry(bases)
+    if registry != bases:
+        images.check_registry(registry)
     revision = SourceRevision.of(source)
-    arguments = build_arguments(revision, None, images.published_bases(registry))
+    arguments = build_arguments(revision, None, images.published_bases(bases))
     built = [
         images.build(role, source, f"{registry}/aurigraph/{role}", revision, arguments, push=True) for role in ROLES
     ]
@@ -144,7 +211,7 @@ def build_images(run: StackRun, source: Path) -> list[images.Built]:
 
 def roll_back(run: StackRun, state: Run) -> None:
     """Re-applies the last verified digests and verifies them."""
-    last_good = verified_references(run)
+    last_good = run.verified_references()
     if sorted(last_good) != sorted(ROLES):
         state.blockers.append("no verified digests are recorded for this stack: nothing to roll back to")
         return
@@ -155,28 +222,83 @@ def roll_back(run: StackRun, state: Run) -> None:
         state.blockers.append("the rolled-back deployment failed its verification too")
 
 
-def pipeline(run: StackRun, source: Path, test_targets: list[str]) -> Run:
-    state = Run(run.stack)
+def verify_or_roll_back(run: StackRun, state: Run, failure: str) -> None:
+    """Verifies what `up` deployed: records its digests as verified, or rolls back to the recorded ones."""
+    state.verification = state.timed("verify", lambda: verification(run))
+    if state.verification.verified:
+        run.record_verified(state.deployed)
+    else:
+        state.stages[-1].passed = False
+        state.blockers.append(failure)
+        roll_back(run, state)
+
+
+def guarded(run: StackRun, state: Run, stages: Callable[[], None]) -> Run:
+    """Runs ``stages``; a stage that could not run is a blocker, and one that stopped in `up` is rolled back."""
     try:
-        state.timed("test", lambda: subprocess.run(["make", *test_targets], cwd=ROOT, check=False).returncode == 0)
-        if not state.stages[-1].passed:
-            state.blockers.append(f"`make {' '.join(test_targets)}` failed: nothing was built")
-            return state
-        state.built = state.timed("build", lambda: build_images(run, source))
-        state.deployed = {b.role: str(b.pushed) for b in state.built}
-        state.timed("up", lambda: deploy(run, state.deployed))
-        state.verification = state.timed("verify", lambda: verification(run))
-        if state.verification.verified:
-            record_verified(run, state.deployed)
-        else:
-            state.stages[-1].passed = False
-            state.blockers.append("the deployed images failed verification")
-            roll_back(run, state)
+        stages()
     except (PipelineError, SystemExit) as error:
         state.blockers.append(f"{state.stages[-1].name if state.stages else 'start'}: {error}")
         if state.stages and state.stages[-1].name == "up":
             roll_back(run, state)
     return state
+
+
+def pipeline(run: StackRun, source: Path, test_targets: list[str], push_to: str | None = None) -> Run:
+    state = Run(run.stack)
+
+    def stages() -> None:
+        state.timed("test", lambda: subprocess.run(["make", *test_targets], cwd=ROOT, check=False).returncode == 0)
+        if not state.stages[-1].passed:
+            state.blockers.append(f"`make {' '.join(test_targets)}` failed: nothing was built")
+            return
+        state.built = state.timed("build", lambda: build_images(run, source, push_to))
+        state.deployed = {b.role: str(b.pushed) for b in state.built}
+        state.timed("up", lambda: deploy(run, state.deployed))
+        verify_or_roll_back(run, state, "the deployed images failed verification")
+
+    return guarded(run, state, stages)
+
+
+def metrics_text(state: Run) -> str:
+    """The run in Prometheus' text format: each stage's result and time, the run's result, whether it rolled back."""
+    lines = [
+        "# HELP aurigraph_pipeline_stage_success 1 when the stage of the stack's last pipeline run passed, 0 when not.",
+        "# TYPE aurigraph_pipeline_stage_success gauge",
+    ]
+    lines += [
+        f'aurigraph_pipeline_stage_success{{stage="{stage.name.replace(" ", "_")}"}} {int(stage.passed)}'
+        for stage in state.stages
+    ]
+    lines += [
+        "# HELP aurigraph_pipeline_stage_duration_seconds How long the stage of the last run took.",
+        "# TYPE aurigraph_pipeline_stage_duration_seconds gauge",
+    ]
+    lines += [
+        f'aurigraph_pipeline_stage_duration_seconds{{stage="{stage.name.replace(" ", "_")}"}} {stage.seconds:.3f}'
+        for stage in state.stages
+    ]
+    lines += [
+        "# HELP aurigraph_pipeline_success 1 when the last run deployed and verified its change.",
+        "# TYPE aurigraph_pipeline_success gauge",
+        f"aurigraph_pipeline_success {int(state.passed)}",
+        "# HELP aurigraph_pipeline_rolled_back 1 when the last run rolled the stack back.",
+        "# TYPE aurigraph_pipeline_rolled_back gauge",
+        f"aurigraph_pipeline_rolled_back {int(state.rolled_back_to is not None)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def push_metrics(url: str, state: Run) -> str:
+    """PUTs the run's metrics to the Pushgateway at ``url`` (replacing the stack's group); what happened, in words."""
+    target = f"{url.rstrip('/')}/metrics/job/{PUSHGATEWAY_JOB}/stack/{state.stack}"
+    request = urllib.request.Request(target, data=metrics_text(state).encode(), method="PUT")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return f"pushed to {target} ({response.status})"
+    except (urllib.error.URLError, OSError) as error:
+        # The run's result stands; a monitoring outage must not turn a deployment into a failure.
+        return f"NOT pushed to {target}: {error}"
 
 
 def report(state: Run) -> str:
@@ -196,6 +318,11 @@ def report(state: Run) -> str:
         lines.append(
             f"Deployment: {health}; smoke {check.smoke_committed} of {verify.SMOKE_TRANSACTIONS}; {check.agreement}"
         )
+    if state.promoted_from and state.deployed:
+        lines.append(
+            f"Promoted from {state.promoted_from} (not rebuilt): "
+            + "; ".join(f"{r} {ref}" for r, ref in sorted(state.deployed.items()))
+        )
     if state.rolled_back_to is not None:
         lines.append("Rolled back to: " + "; ".join(f"{r} {ref}" for r, ref in sorted(state.rolled_back_to.items())))
     up = next((s for s in state.stages if s.name == "up"), None)
@@ -203,6 +330,8 @@ def report(state: Run) -> str:
         "Policies: "
         + ("passed (mandatory policies enforced by up)" if up and up.passed else "not reached or refused (see up)")
     )
+    if state.metrics:
+        lines.append(f"Metrics: {state.metrics}")
     lines.append("Blockers: " + ("; ".join(state.blockers) if state.blockers else "none"))
     lines.append(f"Result: {'PASS' if state.passed else 'FAIL'}")
     return "\n".join(lines)
@@ -210,11 +339,22 @@ def report(state: Run) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.pipeline", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "rollback"])
+    parser.add_argument("command", choices=["run", "rollback", "promote", "promotion-check"])
     parser.add_argument("--stack", default="local")
+    parser.add_argument("--from", dest="source_stack", help="promote and promotion-check: the stack verified first")
     parser.add_argument("--project-dir", type=Path, default=ROOT)
     parser.add_argument("--source", type=Path, default=images.DEFAULT_SOURCE)
     parser.add_argument("--test-targets", default="unit policy-test")
+    parser.add_argument(
+        "--registry",
+        default=os.environ.get(REGISTRY_ENV),
+        help=f"run: push the images here instead of the stack's images.registry (default: ${REGISTRY_ENV})",
+    )
+    parser.add_argument(
+        "--pushgateway",
+        default=os.environ.get(PUSHGATEWAY_ENV),
+        help=f"push the run's stage results to this Pushgateway (default: ${PUSHGATEWAY_ENV}; none when unset)",
+    )
     args = parser.parse_args(argv)
     run = StackRun(args.project_dir.resolve(), args.stack)
     try:
@@ -222,18 +362,40 @@ def main(argv: list[str] | None = None) -> int:
     except images.InputError as error:
         print(f"pipeline: {error}", file=sys.stderr)
         return 2
+    if args.command in ("promote", "promotion-check") and not args.source_stack:
+        print(
+            f"pipeline: {args.command} needs --from STACK (the stack whose verified digests are promoted)",
+            file=sys.stderr,
+        )
+        return 2
+    problem = cluster_problem(run.project, args.stack)
+    if problem:
+        print(f"pipeline: {problem}", file=sys.stderr)
+        return 2
     run.select()
+    if args.command == "promotion-check":
+        try:
+            promotion_check(run, args.source_stack)
+        except (PipelineError, SystemExit) as error:
+            print(f"pipeline: promotion check failed: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "rollback":
         state = Run(args.stack)
         roll_back(run, state)
-        print("\n" + report(state))
-        return 0 if state.rolled_back_to and not state.blockers else 1
-    state = pipeline(run, args.source.resolve(), args.test_targets.split())
+    elif args.command == "promote":
+        state = promote(run, args.source_stack)
+    else:
+        state = pipeline(run, args.source.resolve(), args.test_targets.split(), args.registry)
+    if args.pushgateway:
+        state.metrics = push_metrics(args.pushgateway, state)
     text = report(state)
     out = run.project / "build" / "pipeline" / "report.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     print("\n" + text)
+    if args.command == "rollback":
+        return 0 if state.rolled_back_to and not state.blockers else 1
     return 0 if state.passed else 1
 
 

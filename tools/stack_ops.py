@@ -1,13 +1,13 @@
 """`make up`, `make preview` and `make destroy`: the Pulumi CLI on one stack, then a short report.
 
-Usage: python -m tools.stack_ops {up,preview,destroy} --stack NAME [--project-dir DIR]
+Usage: python -m tools.stack_ops {up,preview,destroy,kubeconfig} --stack NAME [--project-dir DIR]
 
 The environment (PATH to the project's CLI, PULUMI_HOME, backend, passphrase) comes from the Makefile.
 Each command runs non-interactively and echoes the exact `pulumi` command line first, so an operator can
 rerun it by hand. `up` and `preview` run the policy pack in policies/ with the stack's enforcement levels
 (policies/config/<stack>.json): a mandatory violation stops them before anything changes. After `up` the
 report lists what the update changed (from the stack's history), the stack's outputs and the manifests
-rendered to disk.
+rendered to disk. `kubeconfig` writes $KUBE_CONFIG where a stack applied to a cluster reads its kubeconfig.
 """
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from components.roles import ROLES
 from stack_config.loader import read_stack_file
 from stack_config.schema import PROJECT
 from tools.images import BUILDER, Built, InputError, check_builder, check_registry, table
 
 ROOT = Path(__file__).resolve().parent.parent
+# The stack tags that record, per role, the digest of the last deployment that passed verification.
+VERIFIED_TAG = "aurigraph:verified:"
 PAST_TENSE = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced", "same": "unchanged"}
 
 
@@ -71,12 +76,64 @@ class StackRun:
             args += ["--policy-pack-config", str(config)]
         return args
 
+    def secrets_provider(self) -> str:
+        """The secrets provider the stack file names (`secretsprovider`, e.g. a KMS key), else the passphrase."""
+        path = self.project / f"Pulumi.{self.stack}.yaml"
+        document = yaml.safe_load(path.read_text()) if path.exists() else None
+        provider = document.get("secretsprovider") if isinstance(document, dict) else None
+        return str(provider) if provider else "passphrase"
+
     def select(self) -> None:
-        """Selects the stack, creating it in the backend (with passphrase secrets) the first time."""
+        """Selects the stack, creating it in the backend the first time, with the secrets provider its stack file
+        names (the CLI itself would ignore that and ask for a passphrase)."""
         backend = os.environ.get("PULUMI_BACKEND_URL", "")
         if backend.startswith("file://"):
             Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-        self.pulumi("stack", "select", "--create", "--secrets-provider", "passphrase", capture=True)
+        self.pulumi("stack", "select", "--create", "--secrets-provider", self.secrets_provider(), capture=True)
+
+    def stack_file(self) -> dict[str, Any]:
+        path = self.project / f"Pulumi.{self.stack}.yaml"
+        document = yaml.safe_load(path.read_text()) if path.exists() else None
+        return document if isinstance(document, dict) else {}
+
+    def image_settings(self) -> dict[str, Any]:
+        settings = (self.stack_file().get("config") or {}).get(f"{PROJECT}:images") or {}
+        return settings if isinstance(settings, dict) else {}
+
+    def verified_references(self) -> dict[str, str]:
+        """The digests of the stack's last verified deployment, per role (stack tags set by the pipeline)."""
+        tags: dict[str, str] = json.loads(self.pulumi("stack", "tag", "ls", "--json", capture=True) or "{}")
+        return {name.removeprefix(VERIFIED_TAG): value for name, value in tags.items() if name.startswith(VERIFIED_TAG)}
+
+    def record_verified(self, references: dict[str, str]) -> None:
+        for role, reference in references.items():
+            self.pulumi("stack", "tag", "set", f"{VERIFIED_TAG}{role}", reference, capture=True)
+
+    def config_with_references(self, references: dict[str, str]) -> Path:
+        """A copy of the stack file that runs ``references`` (the committed file stays as it is), for
+        `--config-file`."""
+        document = self.stack_file()
+        config = document.setdefault("config", {})
+        config[f"{PROJECT}:images"] = {**self.image_settings(), "references": dict(references)}
+        path = self.project / "build" / "stack-config" / f"Pulumi.{self.stack}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        return path
+
+    def image_args(self) -> list[str]:
+        """For a stack that neither builds its images nor names their digests (staging, prod), the arguments that
+        run its last verified digests: what `preview` and `up` compare a change against. Empty otherwise."""
+        settings = self.image_settings()
+        if settings.get("registry") or settings.get("references"):
+            return []
+        verified = self.verified_references()
+        if sorted(verified) != sorted(ROLES):
+            raise InputError(
+                f"stack {self.stack} builds no images and names no digests (images.references), and no verified "
+                "digests are recorded for it yet: run its pipeline (make pipeline, or make promote for prod), or "
+                "set images.references"
+            )
+        return ["--config-file", str(self.config_with_references(verified))]
 
     def last_update(self) -> dict[str, Any]:
         history: list[dict[str, Any]] = json.loads(
@@ -133,16 +190,22 @@ def pushed_images(images: dict[str, Any]) -> list[Built]:
     ]
 
 
+def config_section(project: Path, stack: str, name: str) -> dict[str, Any]:
+    """One object of the stack file's config, as the program reads it; empty when unset or not an object (the
+    program reports that itself)."""
+    try:
+        section = json.loads(read_stack_file(project, stack).get(f"{PROJECT}:{name}", "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return section if isinstance(section, dict) else {}
+
+
 def image_build_problem(project: Path, stack: str) -> str | None:
     """For a stack that builds its images (its config names a registry endpoint): why the build could not
     start here, or None. Checked before the CLI runs, so a missing registry or builder is one message, not a
     build that fails at its push minutes later. The program checks the config itself."""
-    raw = read_stack_file(project, stack).get(f"{PROJECT}:images", "{}")
-    try:
-        images = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(images, dict) or not isinstance(images.get("registry"), str):
+    images = config_section(project, stack, "images")
+    if not isinstance(images.get("registry"), str):
         return None
     try:
         check_registry(images["registry"])
@@ -152,29 +215,87 @@ def image_build_problem(project: Path, stack: str) -> str | None:
     return None
 
 
+def kubeconfig_path(project: Path, stack: str) -> Path | None:
+    """Where the stack's config says its cluster's kubeconfig is (relative to the project), or None (rendered)."""
+    target = config_section(project, stack, "kubernetes")
+    if not isinstance(target.get("kubeconfig"), str):
+        return None
+    return project / Path(target["kubeconfig"]).expanduser()
+
+
+def cluster_problem(project: Path, stack: str) -> str | None:
+    """For a stack applied to a cluster: why its kubeconfig cannot be read, or None."""
+    path = kubeconfig_path(project, stack)
+    if path is None or path.is_file():
+        return None
+    return (
+        f"stack {stack} is applied to the cluster of kubeconfig {path}, which does not exist: write it with "
+        f"`make kubeconfig STACK={stack}` (from $KUBE_CONFIG), or point kubernetes.kubeconfig at the cluster's"
+    )
+
+
+def write_kubeconfig(project: Path, stack: str, content: str | None) -> Path:
+    """Writes ``content`` (a kubeconfig, as the workflows' KUBE_CONFIG secret holds it) where the stack reads it,
+    readable by its owner only."""
+    path = kubeconfig_path(project, stack)
+    if path is None:
+        raise InputError(f"stack {stack} names no kubernetes.kubeconfig: its objects are rendered, not applied")
+    if not content or not content.strip():
+        raise InputError("KUBE_CONFIG is empty: set it to the cluster's kubeconfig (the workflows' secret)")
+    try:
+        document = yaml.safe_load(content)
+    except yaml.YAMLError as error:
+        raise InputError(f"KUBE_CONFIG is not YAML: {error}") from None
+    if not isinstance(document, dict) or not document.get("clusters") or not document.get("contexts"):
+        raise InputError("KUBE_CONFIG is not a kubeconfig: it needs `clusters` and `contexts`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(content)
+    os.chmod(path, 0o600)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stack_ops", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "preview", "destroy"])
+    parser.add_argument("command", choices=["up", "preview", "destroy", "kubeconfig"])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--project-dir", type=Path, default=ROOT)
     args = parser.parse_args(argv)
 
     run = StackRun(args.project_dir.resolve(), args.stack)
-    if args.command in ("up", "preview"):
-        problem = image_build_problem(run.project, args.stack)
+    if args.command == "kubeconfig":
+        try:
+            written = write_kubeconfig(run.project, args.stack, os.environ.get("KUBE_CONFIG"))
+        except InputError as error:
+            print(f"kubeconfig: {error}", file=sys.stderr)
+            return 2
+        print(f"kubeconfig: {args.stack} reaches its cluster through {written.relative_to(run.project)} (mode 0600)")
+        return 0
+    if args.command in ("up", "preview", "destroy"):
+        problem = cluster_problem(run.project, args.stack) or (
+            image_build_problem(run.project, args.stack) if args.command != "destroy" else None
+        )
         if problem:
             print(f"{args.command}: {problem}", file=sys.stderr)
             return 2
     run.select()
+    images: list[str] = []
+    if args.command in ("up", "preview"):
+        try:
+            images = run.image_args()
+        except InputError as error:
+            print(f"{args.command}: {error}", file=sys.stderr)
+            return 2
     started = time.monotonic()
     if args.command == "up":
-        run.pulumi("up", "--yes", "--skip-preview", *run.policy_args())
+        run.pulumi("up", "--yes", "--skip-preview", *images, *run.policy_args())
         print(run.report("up", time.monotonic() - started))
     elif args.command == "preview":
         # Kept for the pull request (make pr-comment), the policy results included, whether or not it passed.
         record = run.project / "build" / "previews" / f"{args.stack}.txt"
         record.parent.mkdir(parents=True, exist_ok=True)
-        run.pulumi("preview", "--diff", "--color", "never", *run.policy_args(), record=record)
+        run.pulumi("preview", "--diff", "--color", "never", *images, *run.policy_args(), record=record)
     else:
         run.pulumi("destroy", "--yes", "--skip-preview")
         print(f"\n== {args.stack}: destroy finished in {time.monotonic() - started:.1f} s ==")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from pulumi import automation as auto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,16 @@ def project_copy(copy: Path) -> Path:
         (copy / name).symlink_to(ROOT / name)
     (copy / ".venv").symlink_to(ROOT / ".venv")
     return copy
+
+
+def rendered_with_a_passphrase(project: Path, stack: str) -> None:
+    """The copy's stack file without its cluster and KMS key: its objects rendered, a passphrase standing in for the
+    key (tests/integration/test_cloud_backend.py runs the committed provider)."""
+    path = project / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document.pop("secretsprovider", None)
+    document["config"].pop("aurigraph-infra:kubernetes", None)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def policy_config(stack: str) -> str:

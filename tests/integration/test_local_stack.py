@@ -25,7 +25,7 @@ from pulumi import automation as auto
 from components.image_size import MANIFEST_TYPES, read_image_size
 from components.monitoring import dashboards
 from components.roles import PLAN_BASELINE_MB, ROLES, SIZE_BAR_MB
-from tests.integration.conftest import POLICY_PACK, ROOT, policy_config
+from tests.integration.conftest import POLICY_PACK, ROOT, policy_config, rendered_with_a_passphrase
 from tests.stack_files import PROMOTED
 from tools import check_manifests
 
@@ -334,6 +334,7 @@ def test_staging_and_prod_preview_with_their_stack_files(project: Path, env: dic
     # Their passphrase is the operator's; a test-only one stands in, in this copy only.
     env = {key: value for key, value in env.items() if key != "PULUMI_CONFIG_PASSPHRASE_FILE"}
     env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test-only"
+    rendered_with_a_passphrase(project, name)
     workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
     other = auto.create_or_select_stack(name, work_dir=str(project), opts=workspace)
     # These stacks run the digests the pipeline promotes; it sets them as this does.
@@ -353,6 +354,7 @@ def test_the_production_sized_stack_renders_manifests_that_pass_the_schema_and_t
     """prod's sizes and settings, rendered (no cluster here): `up` writes what a cluster would receive."""
     env = {key: value for key, value in env.items() if key != "PULUMI_CONFIG_PASSPHRASE_FILE"}
     env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test-only"
+    rendered_with_a_passphrase(project, "prod")
     workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
     prod = auto.create_or_select_stack("prod", work_dir=str(project), opts=workspace)
     for role, reference in PROMOTED.items():

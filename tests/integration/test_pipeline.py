@@ -1,6 +1,7 @@
 """`make pipeline` on the local stack, for real, in a copy of the project: a good change goes through every stage and
 its digests are recorded as verified; a change whose image never becomes healthy is rolled back to those digests
-automatically, and the report says so; `make rollback` re-applies them on its own. The tests run in order."""
+automatically, and the report says so; `make rollback` re-applies them on its own. Every run's stage results reach a
+real Pushgateway, as the AurigraphPipelineFailing alert reads them. The tests run in order."""
 
 from __future__ import annotations
 
@@ -10,20 +11,72 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 from pulumi import automation as auto
 
 from tests.integration.conftest import ROOT
+from tests.monitoring.conftest import binary
 
 # The fast tiers run by the test stage (the suite around this test runs the rest).
 TEST_TARGETS = "unit"
 RECORDED: dict[str, str] = {}
+PUSHGATEWAY = "http://127.0.0.1:19591"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's Pushgateway on loopback (`make integration` installs it), for the runs' stage results."""
+    log = tmp_path_factory.mktemp("pushgateway") / "pushgateway.log"
+    command = [binary("prometheus-pushgateway"), "--web.listen-address=127.0.0.1:19591"]
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{PUSHGATEWAY}/-/ready", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, log.read_text()
+                time.sleep(0.2)
+        yield PUSHGATEWAY
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def pushed() -> dict[str, float]:
+    """The local stack's group in the Pushgateway, as `metric{labels}` -> value (job and stack labels left out)."""
+    with urllib.request.urlopen(f"{PUSHGATEWAY}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("aurigraph_pipeline_") and 'stack="local"' in line and 'job="aurigraph-pipeline"' in line:
+            series, value = line.rsplit(" ", 1)
+            name, _, labels = series.partition("{")
+            kept = [label for label in labels.rstrip("}").split(",") if label.startswith("stage=")]
+            found[f"{name}{{{','.join(kept)}}}" if kept else name] = float(value)
+    return found
+
+
+def outcomes(results: dict[str, float]) -> dict[str, int]:
+    """Each stage's success gauge by stage, and the run's `success` and `rolled_back`."""
+    found = {}
+    for series, value in results.items():
+        if series.startswith('aurigraph_pipeline_stage_success{stage="'):
+            found[series.split('"')[1]] = int(value)
+        elif "{" not in series:
+            found[series.removeprefix("aurigraph_pipeline_")] = int(value)
+    return found
 
 
 def pipeline(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "tools.pipeline", *args, "--stack", "local", "--project-dir", str(project)]
+    command += ["--pushgateway", PUSHGATEWAY]
     return subprocess.run(command, cwd=ROOT, env=os.environ | env, capture_output=True, text=True, timeout=1800)
 
 
@@ -65,6 +118,10 @@ def test_a_good_change_goes_through_every_stage_and_is_recorded_as_verified(
     assert sorted(RECORDED) == ["business", "slim", "validator"]
     assert rendered_images(project) == RECORDED
     assert not (project / "Pulumi.local.yaml").read_text().count("references"), "the stack file was edited"
+    assert f"Metrics: pushed to {PUSHGATEWAY}/metrics/job/aurigraph-pipeline/stack/local" in report
+    results = pushed()
+    assert outcomes(results) == {"test": 1, "build": 1, "up": 1, "verify": 1, "success": 1, "rolled_back": 0}
+    assert results['aurigraph_pipeline_stage_duration_seconds{stage="build"}'] > 0
 
 
 def test_a_change_that_never_becomes_healthy_is_rolled_back_to_the_verified_digests(
@@ -95,6 +152,17 @@ def test_a_change_that_never_becomes_healthy_is_rolled_back_to_the_verified_dige
     assert "Deployment: 7 pods healthy, 0 not; smoke 10 of 10" in report, "the rollback was not verified"
     assert rendered_images(project) == RECORDED
     assert tags(stack) == RECORDED, "a failed change must not be recorded as verified"
+    # The previous run's group is replaced: the alert sees this run's failed verification and its rollback.
+    assert outcomes(pushed()) == {
+        "test": 1,
+        "build": 1,
+        "up": 1,
+        "verify": 0,
+        "rollback": 1,
+        "verify_rollback": 1,
+        "success": 0,
+        "rolled_back": 1,
+    }
 
 
 def test_make_rollback_re_applies_the_verified_digests(project: Path, env: dict[str, str], stack: auto.Stack) -> None:

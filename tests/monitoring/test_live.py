@@ -20,6 +20,7 @@ import pytest
 
 from components.monitoring import dashboards, rule_groups
 from tests.monitoring.conftest import CREDENTIALS, ENDPOINTS, LOAD_TPS, NAMESPACE, WORK, Delivery, Watched, binary
+from tools import pipeline
 
 T = TypeVar("T")
 # Series only a Kubernetes cluster exports (kube-state-metrics, the kubelet, cAdvisor): there is none here, so the
@@ -55,12 +56,8 @@ def leader(watched: Watched) -> str | None:
 
 def test_every_recording_rule_has_data(watched: Watched) -> None:
     # The pipeline's last run failed its tests: pushed now, so that its `for:` runs while the network warms up.
-    body = b'aurigraph_pipeline_stage_success{stage="test"} 0\naurigraph_pipeline_stage_success{stage="build"} 1\n'
-    push = urllib.request.Request(
-        f"{watched.pushgateway}/metrics/job/aurigraph-pipeline/stack/local", data=body, method="PUT"
-    )
-    with urllib.request.urlopen(push, timeout=10) as response:
-        assert response.status in (200, 202)
+    failed = pipeline.Run("local", stages=[pipeline.Stage("test", 12.0, passed=False)])
+    assert pipeline.push_metrics(watched.pushgateway, failed).startswith("pushed to ")
     records = [rule["record"] for group in rule_groups() for rule in group["rules"] if "record" in rule]
 
     def empty() -> list[str]:

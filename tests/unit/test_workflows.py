@@ -19,6 +19,12 @@ def make_targets() -> set[str]:
     return set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.MULTILINE))
 
 
+def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+    keys: dict[Any, Any] = dict(workflow)
+    on: dict[str, Any] = keys.get("on") or keys.get(True) or {}  # YAML 1.1 reads the key `on` as true
+    return on
+
+
 def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
 
@@ -49,6 +55,8 @@ def test_actions_are_pinned_by_commit_with_their_version(path: Path) -> None:
     lines = [line for line in path.read_text().splitlines() if re.match(r"\s*-?\s*uses:", line)]
     assert lines
     for line in lines:
+        if re.search(r"uses: \./\.github/workflows/[\w-]+\.yml$", line):
+            continue  # this repository's reusable workflow, at the same commit
         assert re.search(r"uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line.strip()
 
 
@@ -56,7 +64,43 @@ def test_actions_are_pinned_by_commit_with_their_version(path: Path) -> None:
 def test_permissions_start_from_none_and_jobs_have_timeouts(path: Path) -> None:
     workflow = load(path)
     assert workflow["permissions"] == {}
-    assert workflow["concurrency"]["group"]
+    if set(triggers(workflow)) != {"workflow_call"}:  # a called workflow runs in its caller's group
+        assert workflow["concurrency"]["group"]
     for name, job in workflow["jobs"].items():
-        assert "timeout-minutes" in job, f"{name} has no timeout"
+        if "uses" not in job:  # a call's jobs have their own timeouts
+            assert "timeout-minutes" in job, f"{name} has no timeout"
         assert "contents" in job.get("permissions", {}), f"{name} does not say what it may read"
+
+
+def test_every_secret_and_variable_the_workflows_name_is_documented() -> None:
+    documented = set(
+        re.findall(r"^\| `([A-Z_]+)` \| (?:secret|variable) \|", (ROOT / "docs" / "pipeline.md").read_text(), re.M)
+    )
+    used = {
+        name for path in WORKFLOWS for name in re.findall(r"\$\{\{ (?:secrets|vars)\.([A-Z_]+) \}\}", path.read_text())
+    }
+    assert used, "the workflows name no secret or variable"
+    assert used == documented, (
+        f"named in workflows only: {sorted(used - documented)}; in docs only: {sorted(documented - used)}"
+    )
+
+
+def test_deployments_wait_for_the_checks_roll_back_on_failure_and_always_report() -> None:
+    for name, stack_job in (("main.yml", "staging"), ("release.yml", "prod")):
+        workflow = load(ROOT / ".github" / "workflows" / name)
+        job = workflow["jobs"][stack_job]
+        assert job["needs"] in ("checks", "promotion-check")
+        assert job["environment"] == stack_job
+        assert workflow["concurrency"]["cancel-in-progress"] is False, "an up must never be cancelled half-way"
+        runs = [(step.get("if"), step["run"]) for step in job["steps"] if "run" in step]
+        assert ("failure()", "make rollback") in runs
+        assert runs[-1] == ("always()", "make notify")
+
+
+def test_a_release_promotes_and_never_builds() -> None:
+    release = load(ROOT / ".github" / "workflows" / "release.yml")
+    runs = [step["run"] for step in steps(release) if "run" in step]
+    assert "make promotion-check" in runs and "make promote" in runs
+    assert not {"make pipeline", "make images", "make up", "make build-env"} & set(runs)
+    assert triggers(release) == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}}
+    assert release["jobs"]["prod"]["needs"] == "promotion-check"

@@ -144,7 +144,7 @@ policy-test: venv ## The policy pack's rules, each on compliant and violating ob
 	$(PYTHON) -m pytest tests/policy
 
 .PHONY: integration
-integration: setup build-env live-packages ## The real CLI through the Automation API: local stack up, the pipeline, promotion and policies, checked and destroyed
+integration: setup build-env live-packages supplychain ## The real CLI through the Automation API: local stack up, the pipeline, promotion and policies, checked and destroyed
 	$(PYTHON) -m pytest tests/integration
 
 .PHONY: lint
@@ -167,8 +167,17 @@ verify: venv docker-engine ## Run STACK's rendered manifests as containers and c
 	$(PYTHON) -m tools.verify --stack $(STACK)
 
 .PHONY: pipeline
-pipeline: setup build-env ## test -> build -> up -> verify -> report on STACK, rolling back to the last verified digests when verify fails
+pipeline: setup build-env supplychain ## test -> build -> up -> verify -> report on STACK, rolling back to the last verified digests when verify fails
 	$(PYTHON) -m tools.pipeline run --stack $(STACK) $(PIPELINE_ARGS)
+
+.PHONY: supplychain
+supplychain: ## Build (or take from the cache) syft, grype, cosign and the advisory database builder into .tools/supplychain/
+	@command -v go >/dev/null || { echo "the supply-chain tools are built from their Go modules: Go is required"; exit 1; }
+	tools/supplychain/build.sh
+
+.PHONY: vulndb
+vulndb: venv supplychain ## Build the vulnerability gate's database from security/advisories (where grype's cannot be downloaded)
+	$(PYTHON) -m tools.supply_chain vulndb
 
 .PHONY: rollback
 rollback: setup docker-engine ## Re-apply STACK's last verified image digests (recorded by a passing `make pipeline`) and verify them
@@ -177,11 +186,11 @@ rollback: setup docker-engine ## Re-apply STACK's last verified image digests (r
 FROM ?= staging
 
 .PHONY: promotion-check
-promotion-check: setup ## Preview STACK (prod) with the digests last verified on FROM (staging) and check it would run exactly those
+promotion-check: setup supplychain ## Preview STACK (prod) with the digests last verified on FROM (staging) and check it would run exactly those
 	$(PYTHON) -m tools.pipeline promotion-check --stack $(STACK) --from $(FROM)
 
 .PHONY: promote
-promote: setup docker-engine ## The release: FROM's verified digests, never rebuilt, checked, deployed on STACK, verified and recorded
+promote: setup docker-engine supplychain ## The release: FROM's verified digests, never rebuilt, checked, deployed on STACK, verified and recorded
 	$(PYTHON) -m tools.pipeline promote --stack $(STACK) --from $(FROM)
 
 .PHONY: notify

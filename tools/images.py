@@ -111,14 +111,15 @@ def build(
     push: bool,
     builder: str = BUILDER,
     no_cache: bool = False,
+    provenance: str | None = None,
 ) -> Built:
-    """Builds ``role`` as ``name`` (`[registry/]repository/role`), loads it into the engine, pushes it if asked."""
+    """Builds ``role`` as ``name`` (`[registry/]repository/role`), loads it into the engine, pushes it if asked
+    (with SLSA provenance naming ``provenance`` as its builder, when given)."""
     references = [f"{name}:{tag}" for tag in image_tags(revision, None)]
     log = ROOT / "build" / "images" / f"{role}.log"
     metadata = log.with_suffix(".json")
     log.parent.mkdir(parents=True, exist_ok=True)
-    # No provenance attestation yet: the provider's builds have none either, so both push the same manifest.
-    command = [BUILDX, "build", "--builder", builder, "--progress=plain", "--platform", PLATFORM, "--provenance=false"]
+    command = [BUILDX, "build", "--builder", builder, "--progress=plain", "--platform", PLATFORM]
     if no_cache:
         command.append("--no-cache")
     command += ["-f", str(dockerfile_of(role)), "--metadata-file", str(metadata)]
@@ -127,15 +128,25 @@ def build(
     for reference in references:
         command += ["-t", reference]
     # Every file time clamped to SOURCE_DATE_EPOCH, in the engine's copy and the pushed one alike.
-    command += ["--output", "type=docker,rewrite-timestamp=true"]
-    if push:
-        command += ["--output", "type=registry,rewrite-timestamp=true"]
+    runs = [["--provenance=false", "--output", "type=docker,rewrite-timestamp=true"]]
+    if push and provenance:
+        # The pipeline pushes SLSA provenance with its images (an image index), which the engine's image store
+        # cannot load: a second run, from the first one's cache, pushes that index.
+        runs.append(
+            [f"--provenance=mode=max,builder-id={provenance}", "--output", "type=registry,rewrite-timestamp=true"]
+        )
+    elif push:
+        # `make images` and the provider's builds push the bare manifest, and keep reproducible digests.
+        runs[0] += ["--output", "type=registry,rewrite-timestamp=true"]
     started = time.monotonic()
     with log.open("wb") as out:
-        result = subprocess.run([*command, str(source)], stdout=out, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        tail = log.read_text(errors="replace").splitlines()[-25:]
-        raise SystemExit(f"images: building the {role} image failed; the end of {log}:\n" + "\n".join(tail))
+        for outputs in runs:
+            result = subprocess.run(
+                [*command, *outputs, str(source)], stdout=out, stderr=subprocess.STDOUT, check=False
+            )
+            if result.returncode != 0:
+                tail = log.read_text(errors="replace").splitlines()[-25:]
+                raise SystemExit(f"images: building the {role} image failed; the end of {log}:\n" + "\n".join(tail))
     seconds = time.monotonic() - started
     inspected = json.loads(
         subprocess.run([DOCKER, "image", "inspect", references[0]], check=True, capture_output=True, text=True).stdout

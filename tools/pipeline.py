@@ -44,7 +44,7 @@ from typing import Any
 from components.image import SourceRevision, build_arguments
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
-from tools import images, verify
+from tools import images, supply_chain, verify
 from tools.stack_ops import StackRun, cluster_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +54,30 @@ PUSHGATEWAY_JOB = "aurigraph-pipeline"
 PUSHGATEWAY_ENV = "AURIGRAPH_PUSHGATEWAY_URL"
 # The registry the build stage pushes to when the stack names none (staging: the organisation's registry).
 REGISTRY_ENV = "AURIGRAPH_IMAGE_REGISTRY"
+# The vulnerability database of the gate: `published` (grype's, what the workflows use) or a directory of advisories.
+VULNERABILITIES_ENV = "AURIGRAPH_VULNERABILITIES"
+
+
+@dataclass(frozen=True)
+class Signing:
+    """The key the supply-chain stage signs with, and the public key signatures are checked against."""
+
+    key: str
+    public_key: str
+
+    @classmethod
+    def of(cls, stack: str, key: str | None, public_key: str | None) -> Signing:
+        """The given key; else $COSIGN_PRIVATE_KEY (a CI secret); else, for the local stack only, a key pair made
+        for this machine (build/signing/)."""
+        if not key and os.environ.get("COSIGN_PRIVATE_KEY"):
+            key = "env://COSIGN_PRIVATE_KEY"
+        if not key:
+            if stack != "local":
+                raise PipelineError(
+                    f"{stack} signs its images with its own key: set COSIGN_PRIVATE_KEY (or --signing-key)"
+                )
+            key = str(supply_chain.keygen(supply_chain.LOCAL_KEY.parent))
+        return cls(key, public_key or supply_chain.public_key_of(key))
 
 
 class PipelineError(Exception):
@@ -73,6 +97,7 @@ class Run:
     stack: str
     stages: list[Stage] = field(default_factory=list)
     built: list[images.Built] = field(default_factory=list)
+    evidence: list[supply_chain.Evidence] = field(default_factory=list)
     deployed: dict[str, str] = field(default_factory=dict)
     verification: verify.Report | None = None
     rolled_back_to: dict[str, str] | None = None
@@ -151,14 +176,21 @@ def promotion_differences(verified: dict[str, str], would_run: dict[str, set[str
     return problems
 
 
-def promotion_check(run: StackRun, source: str) -> dict[str, str]:
-    """The source stack's verified digests, once a preview of ``run``'s stack shows that it would run exactly them."""
+def promotion_check(run: StackRun, source: str, public_key: str) -> dict[str, str]:
+    """The source stack's verified digests, once their signatures and SBOM attestations check out against
+    ``public_key`` and a preview of ``run``'s stack shows that it would run exactly them."""
     if source == run.stack:
         raise PipelineError(f"a stack is promoted from another one, not from itself ({source})")
     verified = StackRun(run.project, source).verified_references()
     if sorted(verified) != sorted(ROLES):
         missing = ", ".join(sorted(set(ROLES) - set(verified)))
         raise PipelineError(f"{source} has no verified digest for {missing}: run its pipeline first")
+    for role, reference in sorted(verified.items()):
+        try:
+            supply_chain.verify(reference, public_key)
+        except supply_chain.SupplyChainError as error:
+            raise PipelineError(f"{role} {reference} is not signed by the pipeline's key: {error}") from None
+    print(f"promotion check: the digests {source} verified are signed, their SBOMs attested ({public_key})")
     config = run.config_with_references(verified)
     output = run.pulumi(
         "preview", "--json", "--show-sames", "--config-file", str(config), *run.policy_args(), capture=True
@@ -172,11 +204,11 @@ def promotion_check(run: StackRun, source: str) -> dict[str, str]:
     return verified
 
 
-def promote(run: StackRun, source: str) -> Run:
+def promote(run: StackRun, source: str, public_key: str) -> Run:
     state = Run(run.stack, promoted_from=source)
 
     def stages() -> None:
-        state.deployed = state.timed("promotion check", lambda: promotion_check(run, source))
+        state.deployed = state.timed("promotion check", lambda: promotion_check(run, source, public_key))
         state.timed("up", lambda: deploy(run, state.deployed))
         deployed = run.outputs().get("deployedImages")
         if deployed != state.deployed:
@@ -202,11 +234,29 @@ def build_images(run: StackRun, source: Path, push_to: str | None) -> list[image
         images.check_registry(registry)
     revision = SourceRevision.of(source)
     arguments = build_arguments(revision, None, images.published_bases(bases))
+    builder = supply_chain.builder_id()
     built = [
-        images.build(role, source, f"{registry}/aurigraph/{role}", revision, arguments, push=True) for role in ROLES
+        images.build(role, source, f"{registry}/aurigraph/{role}", revision, arguments, push=True, provenance=builder)
+        for role in ROLES
     ]
     print(images.table(built), flush=True)
     return built
+
+
+def supply_chain_stage(state: Run, vulnerabilities: str, signing: Signing) -> bool:
+    """Provenance, SBOM, vulnerability gate and signature of each pushed image; False when the gate refuses one."""
+    try:
+        environment = supply_chain.database(vulnerabilities)
+        for built in state.built:
+            found = supply_chain.evidence(built.role, str(built.pushed), environment, signing.key)
+            print(supply_chain.Evidence.describe(found), flush=True)
+            state.evidence.append(found)
+    except supply_chain.SupplyChainError as error:
+        raise PipelineError(str(error)) from None
+    refused = [found for found in state.evidence if found.findings]
+    for found in refused:
+        state.blockers.append(f"vulnerability gate: {found.role} has {'; '.join(found.findings)}: nothing deployed")
+    return not refused
 
 
 def roll_back(run: StackRun, state: Run) -> None:
@@ -244,7 +294,14 @@ def guarded(run: StackRun, state: Run, stages: Callable[[], None]) -> Run:
     return state
 
 
-def pipeline(run: StackRun, source: Path, test_targets: list[str], push_to: str | None = None) -> Run:
+def pipeline(
+    run: StackRun,
+    source: Path,
+    test_targets: list[str],
+    push_to: str | None = None,
+    vulnerabilities: str = str(supply_chain.ADVISORIES),
+    signing: Signing | None = None,
+) -> Run:
     state = Run(run.stack)
 
     def stages() -> None:
@@ -252,7 +309,10 @@ def pipeline(run: StackRun, source: Path, test_targets: list[str], push_to: str 
         if not state.stages[-1].passed:
             state.blockers.append(f"`make {' '.join(test_targets)}` failed: nothing was built")
             return
+        keys = signing or Signing.of(run.stack, None, None)
         state.built = state.timed("build", lambda: build_images(run, source, push_to))
+        if not state.timed("supply chain", lambda: supply_chain_stage(state, vulnerabilities, keys)):
+            return
         state.deployed = {b.role: str(b.pushed) for b in state.built}
         state.timed("up", lambda: deploy(run, state.deployed))
         verify_or_roll_back(run, state, "the deployed images failed verification")
@@ -312,6 +372,8 @@ def report(state: Run) -> str:
             f"{b.role} {b.size_mb:.1f} MB (budget {SIZE_BAR_MB[b.role]} MB) {b.pushed}" for b in state.built
         )
         lines.append(f"Docker Images: {sizes}")
+    for found in state.evidence:
+        lines.append(f"Supply chain: {found.describe()}")
     check = state.rollback_verification or state.verification
     if check is not None:
         health = f"{len(check.healthy)} pods healthy, {len(check.unhealthy)} not"
@@ -351,6 +413,18 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run: push the images here instead of the stack's images.registry (default: ${REGISTRY_ENV})",
     )
     parser.add_argument(
+        "--vulnerabilities",
+        default=os.environ.get(VULNERABILITIES_ENV, str(supply_chain.ADVISORIES)),
+        help=f"run: the gate's database: `published` (grype's) or a directory of advisories (default: "
+        f"${VULNERABILITIES_ENV}, else security/advisories)",
+    )
+    parser.add_argument("--signing-key", help="run: the cosign key (default: $COSIGN_PRIVATE_KEY; local: made here)")
+    parser.add_argument(
+        "--public-key",
+        help="promote: the key the source's signatures are checked with (default: $COSIGN_PUBLIC_KEY; else the local "
+        "key's)",
+    )
+    parser.add_argument(
         "--pushgateway",
         default=os.environ.get(PUSHGATEWAY_ENV),
         help=f"push the run's stage results to this Pushgateway (default: ${PUSHGATEWAY_ENV}; none when unset)",
@@ -372,10 +446,19 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"pipeline: {problem}", file=sys.stderr)
         return 2
+    public_key = args.public_key or ("env://COSIGN_PUBLIC_KEY" if os.environ.get("COSIGN_PUBLIC_KEY") else None)
+    public_key = public_key or supply_chain.public_key_of(str(supply_chain.LOCAL_KEY))
+    signing = None
+    if args.command == "run":
+        try:
+            signing = Signing.of(args.stack, args.signing_key, public_key if args.public_key else None)
+        except (PipelineError, subprocess.CalledProcessError, supply_chain.SupplyChainError) as error:
+            print(f"pipeline: {error}", file=sys.stderr)
+            return 2
     run.select()
     if args.command == "promotion-check":
         try:
-            promotion_check(run, args.source_stack)
+            promotion_check(run, args.source_stack, public_key)
         except (PipelineError, SystemExit) as error:
             print(f"pipeline: promotion check failed: {error}", file=sys.stderr)
             return 1
@@ -384,9 +467,11 @@ def main(argv: list[str] | None = None) -> int:
         state = Run(args.stack)
         roll_back(run, state)
     elif args.command == "promote":
-        state = promote(run, args.source_stack)
+        state = promote(run, args.source_stack, public_key)
     else:
-        state = pipeline(run, args.source.resolve(), args.test_targets.split(), args.registry)
+        state = pipeline(
+            run, args.source.resolve(), args.test_targets.split(), args.registry, args.vulnerabilities, signing
+        )
     if args.pushgateway:
         state.metrics = push_metrics(args.pushgateway, state)
     text = report(state)

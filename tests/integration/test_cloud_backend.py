@@ -194,26 +194,20 @@ def test_secrets_are_encrypted_by_the_stacks_key_and_never_stored_in_plain_text(
     assert shown.strip() == value
 
 
-def test_prod_has_its_own_key_and_previews_stagings_verified_digests(project: Path, env: dict[str, str]) -> None:
-    result = run(
-        env,
-        sys.executable,
-        "-m",
-        "tools.pipeline",
-        "promotion-check",
-        "--stack",
-        "prod",
-        "--from",
-        "staging",
-        "--project-dir",
-        str(project),
-    )
+def test_prod_has_its_own_key(project: Path, env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "tools.stack_ops", "preview", "--stack", "prod", "--project-dir", str(project)]
+    assert run(env, *command).returncode == 2, "created, with nothing to run yet"
+    # The digests a promotion recorded (test_promotion.py promotes real, signed ones).
+    for role, reference in PROMOTED.items():
+        pulumi(project, env, "stack", "tag", "set", f"aurigraph:verified:{role}", reference, "--stack", "prod")
+    result = run(env, *command)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "promotion check: prod would run exactly the digests verified on staging:" in result.stdout
     prod_file = yaml.safe_load((project / "Pulumi.prod.yaml").read_text())
     staging_file = yaml.safe_load((project / "Pulumi.staging.yaml").read_text())
     assert prod_file["secretsprovider"] == kms_url("prod").geturl() != staging_file["secretsprovider"]
     assert prod_file["encryptedkey"] != staging_file["encryptedkey"]
+    exported = json.loads(pulumi(project, env, "stack", "export", "--stack", "prod"))
+    assert exported["deployment"]["secrets_providers"]["state"]["url"] == kms_url("prod").geturl()
 
 
 def test_the_stacks_are_destroyed_and_removed(project: Path, env: dict[str, str]) -> None:

@@ -108,19 +108,35 @@ def test_a_good_change_goes_through_every_stage_and_is_recorded_as_verified(
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     report = (project / "build" / "pipeline" / "report.txt").read_text()
     assert re.search(
-        r"Pipeline Status: success; \d+ s in all \(test \d+ s, build \d+ s, up \d+ s, verify \d+ s\)", report
+        r"Pipeline Status: success; \d+ s in all "
+        r"\(test \d+ s, build \d+ s, supply chain \d+ s, up \d+ s, verify \d+ s\)",
+        report,
     )
     assert "Result: PASS" in report and "Blockers: none" in report
     assert re.search(r"Deployment: 7 pods healthy, 0 not; smoke 10 of 10; 5 nodes at height \d+", report), report
     for role in ("business", "slim", "validator"):
         assert re.search(rf"{role} [0-9.]+ MB \(budget \d+ MB\) 127\.0\.0\.1:5000/aurigraph/{role}@sha256:", report)
+    for role in ("business", "slim", "validator"):
+        assert re.search(
+            rf"Supply chain: {role}: provenance by \S+; SBOM \d+ packages; scan 0 high or critical; "
+            "signed and SBOM attested",
+            report,
+        ), report
     RECORDED.update(tags(stack))
     assert sorted(RECORDED) == ["business", "slim", "validator"]
     assert rendered_images(project) == RECORDED
     assert not (project / "Pulumi.local.yaml").read_text().count("references"), "the stack file was edited"
     assert f"Metrics: pushed to {PUSHGATEWAY}/metrics/job/aurigraph-pipeline/stack/local" in report
     results = pushed()
-    assert outcomes(results) == {"test": 1, "build": 1, "up": 1, "verify": 1, "success": 1, "rolled_back": 0}
+    assert outcomes(results) == {
+        "test": 1,
+        "build": 1,
+        "supply_chain": 1,
+        "up": 1,
+        "verify": 1,
+        "success": 1,
+        "rolled_back": 0,
+    }
     assert results['aurigraph_pipeline_stage_duration_seconds{stage="build"}'] > 0
 
 
@@ -156,6 +172,7 @@ def test_a_change_that_never_becomes_healthy_is_rolled_back_to_the_verified_dige
     assert outcomes(pushed()) == {
         "test": 1,
         "build": 1,
+        "supply_chain": 1,
         "up": 1,
         "verify": 0,
         "rollback": 1,
@@ -163,6 +180,66 @@ def test_a_change_that_never_becomes_healthy_is_rolled_back_to_the_verified_dige
         "success": 0,
         "rolled_back": 1,
     }
+
+
+def test_an_image_with_a_high_vulnerability_is_stopped_before_anything_is_deployed(
+    project: Path, env: dict[str, str], stack: auto.Stack, tmp_path: Path
+) -> None:
+    """An advisory (made for this test) against a library really in the images, at the version the last SBOM lists."""
+    assert RECORDED, "needs the good change first"
+    sbom = json.loads((ROOT / "build" / "supply-chain" / "business.spdx.json").read_text())
+    purls = [
+        ref["referenceLocator"]
+        for package in sbom["packages"]
+        for ref in package.get("externalRefs", [])
+        if ref.get("referenceType") == "purl" and ref["referenceLocator"].startswith("pkg:maven/io.vertx/vertx-core@")
+    ]
+    assert purls, "the images' SBOM lists no io.vertx:vertx-core"
+    version = purls[0].split("@")[1].split("?")[0]
+    advisory = {
+        "identifier": "github:java/ghsa-test-only-0001",
+        "schema": "https://raw.githubusercontent.com/anchore/vunnel/main/schema/vulnerability/"
+        "github-security-advisory/schema-1.0.3.json",
+        "item": {
+            "Advisory": {
+                "CVE": [],
+                "Classification": "GENERAL",
+                "FixedIn": [
+                    {
+                        "ecosystem": "java",
+                        "identifier": "None",
+                        "name": "io.vertx:vertx-core",
+                        "namespace": "github:java",
+                        "range": f"<= {version}",
+                    }
+                ],
+                "Metadata": {"CVE": []},
+                "Severity": "High",
+                "Summary": "A test-only advisory against the version in the images",
+                "ghsaId": "GHSA-test-only-0001",
+                "namespace": "github:java",
+                "published": "2026-01-01T00:00:00Z",
+                "references": [],
+                "updated": "2026-01-01T00:00:00Z",
+                "url": "https://github.invalid/advisories/GHSA-test-only-0001",
+                "withdrawn": None,
+            },
+            "Vulnerability": {},
+        },
+    }
+    advisories = tmp_path / "advisories"
+    advisories.mkdir()
+    (advisories / "GHSA-test-only-0001.json").write_text(json.dumps(advisory))
+    result = pipeline(project, env, "run", "--test-targets", TEST_TARGETS, "--vulnerabilities", str(advisories))
+    assert result.returncode == 1, result.stdout[-4000:]
+    report = (project / "build" / "pipeline" / "report.txt").read_text()
+    assert re.search(r"\(test \d+ s, build \d+ s, supply chain \d+ s FAILED\)", report), "no stage may follow the gate"
+    for role in ("business", "slim", "validator"):
+        assert (
+            f"vulnerability gate: {role} has GHSA-test-only-0001 High vertx-core {version}: nothing deployed" in report
+        ), report
+    assert rendered_images(project) == RECORDED and tags(stack) == RECORDED
+    assert outcomes(pushed())["supply_chain"] == 0
 
 
 def test_make_rollback_re_applies_the_verified_digests(project: Path, env: dict[str, str], stack: auto.Stack) -> None:

@@ -49,6 +49,22 @@ def stacks(project: Path) -> None:
         path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """staging's signing key pair (a CI secret in the workflows), and a stranger's."""
+    found = {}
+    for name in ("staging", "stranger"):
+        out = tmp_path_factory.mktemp(f"{name}-key")
+        command = [sys.executable, "-m", "tools.supply_chain", "keygen", "--out", str(out)]
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True, env=os.environ | {"COSIGN_PASSWORD": ""})
+        found[name] = out / "cosign.key"
+    return found
+
+
+def public(keys: dict[str, Path], name: str) -> list[str]:
+    return ["--public-key", str(keys[name].with_suffix(".pub"))]
+
+
 def pipeline(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "tools.pipeline", *args, "--project-dir", str(project)]
     return subprocess.run(command, cwd=ROOT, env=os.environ | env, capture_output=True, text=True, timeout=1800)
@@ -80,9 +96,11 @@ def rendered_images(project: Path, stack: str) -> dict[str, str]:
     return found
 
 
-def test_nothing_is_promoted_before_staging_has_verified_digests(project: Path, env: dict[str, str]) -> None:
+def test_nothing_is_promoted_before_staging_has_verified_digests(
+    project: Path, env: dict[str, str], keys: dict[str, Path]
+) -> None:
     pulumi(project, env, "stack", "init", "staging", "--secrets-provider", "passphrase")
-    result = pipeline(project, env, "promotion-check", "--stack", "prod", "--from", "staging")
+    result = pipeline(project, env, "promotion-check", "--stack", "prod", "--from", "staging", *public(keys, "staging"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert (
         "promotion check failed: staging has no verified digest for business, slim, validator: "
@@ -91,8 +109,11 @@ def test_nothing_is_promoted_before_staging_has_verified_digests(project: Path, 
     assert resources(project, env, "prod") == []
 
 
-def test_the_staging_pipeline_verifies_a_build_and_records_its_digests(project: Path, env: dict[str, str]) -> None:
-    result = pipeline(project, env, "run", "--stack", "staging", "--test-targets", "unit")
+def test_the_staging_pipeline_verifies_a_build_and_records_its_digests(
+    project: Path, env: dict[str, str], keys: dict[str, Path]
+) -> None:
+    command = ["run", "--stack", "staging", "--test-targets", "unit", "--signing-key", str(keys["staging"])]
+    result = pipeline(project, env, *command)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Result: PASS" in result.stdout
     STAGING_VERIFIED.update(verified(project, env, "staging"))
@@ -101,11 +122,27 @@ def test_the_staging_pipeline_verifies_a_build_and_records_its_digests(project: 
         assert re.fullmatch(rf"127\.0\.0\.1:5000/aurigraph/{role}@sha256:[0-9a-f]{{64}}", reference)
 
 
-def test_the_promotion_check_previews_prod_running_exactly_stagings_digests(project: Path, env: dict[str, str]) -> None:
+def test_digests_signed_by_another_key_are_not_promoted(
+    project: Path, env: dict[str, str], keys: dict[str, Path]
+) -> None:
     assert STAGING_VERIFIED, "needs staging's pipeline first"
-    result = pipeline(project, env, "promotion-check", "--stack", "prod", "--from", "staging")
+    result = pipeline(
+        project, env, "promotion-check", "--stack", "prod", "--from", "staging", *public(keys, "stranger")
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "promotion check failed: business " in result.stderr
+    assert "is not signed by the pipeline's key" in result.stderr
+    assert resources(project, env, "prod") == []
+
+
+def test_the_promotion_check_previews_prod_running_exactly_stagings_digests(
+    project: Path, env: dict[str, str], keys: dict[str, Path]
+) -> None:
+    assert STAGING_VERIFIED, "needs staging's pipeline first"
+    result = pipeline(project, env, "promotion-check", "--stack", "prod", "--from", "staging", *public(keys, "staging"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "promotion check: prod would run exactly the digests verified on staging:" in result.stdout
+    assert "promotion check: the digests staging verified are signed, their SBOMs attested" in result.stdout
     for role, reference in STAGING_VERIFIED.items():
         assert re.search(rf"^  {role} +{re.escape(reference)}$", result.stdout, re.MULTILINE)
     assert resources(project, env, "prod") == [], "a check must change nothing"
@@ -113,10 +150,10 @@ def test_the_promotion_check_previews_prod_running_exactly_stagings_digests(proj
 
 
 def test_promote_deploys_verifies_and_records_stagings_digests_without_building(
-    project: Path, env: dict[str, str]
+    project: Path, env: dict[str, str], keys: dict[str, Path]
 ) -> None:
     assert STAGING_VERIFIED, "needs staging's pipeline first"
-    result = pipeline(project, env, "promote", "--stack", "prod", "--from", "staging")
+    result = pipeline(project, env, "promote", "--stack", "prod", "--from", "staging", *public(keys, "staging"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     report = (project / "build" / "pipeline" / "report.txt").read_text()
     assert re.search(

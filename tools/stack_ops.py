@@ -78,9 +78,7 @@ class StackRun:
 
     def secrets_provider(self) -> str:
         """The secrets provider the stack file names (`secretsprovider`, e.g. a KMS key), else the passphrase."""
-        path = self.project / f"Pulumi.{self.stack}.yaml"
-        document = yaml.safe_load(path.read_text()) if path.exists() else None
-        provider = document.get("secretsprovider") if isinstance(document, dict) else None
+        provider = self.stack_file().get("secretsprovider")
         return str(provider) if provider else "passphrase"
 
     def select(self) -> None:

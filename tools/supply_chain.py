@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.images import BUILDX
+from tools.notify import run_link
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".tools" / "supplychain" / "bin"
@@ -95,11 +96,7 @@ def run(command: list[str], environment: dict[str, str] | None = None, timeout: 
 
 def builder_id() -> str:
     """Who built: the CI run's address in a workflow, else this machine (SLSA's builder.id)."""
-    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
-    if all(os.environ.get(key) for key in keys):
-        server, repository, run_id = (os.environ[key] for key in keys)
-        return f"{server}/{repository}/actions/runs/{run_id}"
-    return f"https://aurigraph-infra.invalid/make-pipeline/{socket.gethostname()}"
+    return run_link(os.environ) or f"https://aurigraph-infra.invalid/make-pipeline/{socket.gethostname()}"
 
 
 def provenance(reference: str) -> str:

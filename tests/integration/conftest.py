@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from pulumi import automation as auto
+
+from tools.stack_ops import VERIFIED_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_PACK = str(ROOT / "policies")
@@ -41,6 +45,30 @@ def rendered_with_a_passphrase(project: Path, stack: str) -> None:
     document.pop("secretsprovider", None)
     document["config"].pop("aurigraph-infra:kubernetes", None)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def rendered_images(project: Path, stack: str) -> dict[str, str]:
+    """Role -> the image its rendered workload runs, from the stack's manifests under build/manifests/."""
+    found = {}
+    for path in (project / "build" / "manifests" / stack).rglob("apps_v1-*.yaml"):
+        document = yaml.safe_load(path.read_text())
+        role = document["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        found[role] = document["spec"]["template"]["spec"]["containers"][0]["image"]
+    return found
+
+
+def verified_tags(project: Path, env: dict[str, str], stack: str) -> dict[str, str]:
+    """Role -> the digest the stack's tags record as last verified (what the pipeline records)."""
+    listed = subprocess.run(
+        ["pulumi", "stack", "tag", "ls", "--json", "--stack", stack],
+        cwd=project,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tags: dict[str, str] = json.loads(listed.stdout)
+    return {name.removeprefix(VERIFIED_TAG): value for name, value in tags.items() if name.startswith(VERIFIED_TAG)}
 
 
 def policy_config(stack: str) -> str:

@@ -9,7 +9,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import ROOT, cli_env
+from tests.monitoring.conftest import await_answer
 from tests.stack_files import PROMOTED
 
 MOTO_PORT = 19595
@@ -61,13 +61,7 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
     }
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(ENDPOINT, timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                time.sleep(0.2)
+        await_answer(ENDPOINT, process, log)
         s3 = client("s3", region(backend_url()), environment)
         s3.create_bucket(
             Bucket=backend_url().netloc, CreateBucketConfiguration={"LocationConstraint": region(backend_url())}

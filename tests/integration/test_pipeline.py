@@ -11,17 +11,15 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from pulumi import automation as auto
 
-from tests.integration.conftest import ROOT
-from tests.monitoring.conftest import binary
+from tests.integration.conftest import ROOT, rendered_images, verified_tags
+from tests.monitoring.conftest import await_answer, binary
 
 # The fast tiers run by the test stage (the suite around this test runs the rest).
 TEST_TARGETS = "unit"
@@ -36,13 +34,7 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     command = [binary("prometheus-pushgateway"), "--web.listen-address=127.0.0.1:19591"]
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{PUSHGATEWAY}/-/ready", timeout=1):
-                    break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                time.sleep(0.2)
+        await_answer(f"{PUSHGATEWAY}/-/ready", process, log)
         yield PUSHGATEWAY
     finally:
         process.terminate()
@@ -80,25 +72,8 @@ def pipeline(project: Path, env: dict[str, str], *args: str) -> subprocess.Compl
     return subprocess.run(command, cwd=ROOT, env=os.environ | env, capture_output=True, text=True, timeout=1800)
 
 
-def rendered_images(project: Path) -> dict[str, str]:
-    found = {}
-    for path in (project / "build" / "manifests" / "local").rglob("apps_v1-*.yaml"):
-        document = yaml.safe_load(path.read_text())
-        role = document["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
-        found[role] = document["spec"]["template"]["spec"]["containers"][0]["image"]
-    return found
-
-
 def tags(stack: auto.Stack) -> dict[str, str]:
-    listed = subprocess.run(
-        ["pulumi", "stack", "tag", "ls", "--json", "--stack", "local"],
-        cwd=stack.workspace.work_dir,
-        env=os.environ | dict(stack.workspace.env_vars),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return {k.removeprefix("aurigraph:verified:"): v for k, v in json.loads(listed.stdout).items() if "verified" in k}
+    return verified_tags(Path(stack.workspace.work_dir), dict(stack.workspace.env_vars), "local")
 
 
 def test_a_good_change_goes_through_every_stage_and_is_recorded_as_verified(
@@ -124,7 +99,7 @@ def test_a_good_change_goes_through_every_stage_and_is_recorded_as_verified(
         ), report
     RECORDED.update(tags(stack))
     assert sorted(RECORDED) == ["business", "slim", "validator"]
-    assert rendered_images(project) == RECORDED
+    assert rendered_images(project, "local") == RECORDED
     assert not (project / "Pulumi.local.yaml").read_text().count("references"), "the stack file was edited"
     assert f"Metrics: pushed to {PUSHGATEWAY}/metrics/job/aurigraph-pipeline/stack/local" in report
     results = pushed()
@@ -166,7 +141,7 @@ def test_a_change_that_never_becomes_healthy_is_rolled_back_to_the_verified_dige
     for role, reference in RECORDED.items():
         assert f"{role} {reference}" in report
     assert "Deployment: 7 pods healthy, 0 not; smoke 10 of 10" in report, "the rollback was not verified"
-    assert rendered_images(project) == RECORDED
+    assert rendered_images(project, "local") == RECORDED
     assert tags(stack) == RECORDED, "a failed change must not be recorded as verified"
     # The previous run's group is replaced: the alert sees this run's failed verification and its rollback.
     assert outcomes(pushed()) == {
@@ -238,7 +213,7 @@ def test_an_image_with_a_high_vulnerability_is_stopped_before_anything_is_deploy
         assert (
             f"vulnerability gate: {role} has GHSA-test-only-0001 High vertx-core {version}: nothing deployed" in report
         ), report
-    assert rendered_images(project) == RECORDED and tags(stack) == RECORDED
+    assert rendered_images(project, "local") == RECORDED and tags(stack) == RECORDED
     assert outcomes(pushed())["supply_chain"] == 0
 
 
@@ -246,4 +221,4 @@ def test_make_rollback_re_applies_the_verified_digests(project: Path, env: dict[
     result = pipeline(project, env, "rollback")
     assert result.returncode == 0, result.stdout[-4000:]
     assert "Rolled back to:" in result.stdout
-    assert rendered_images(project) == RECORDED
+    assert rendered_images(project, "local") == RECORDED

@@ -17,9 +17,8 @@ import pytest
 import yaml
 
 from stack_config.schema import PROJECT
-from tests.integration.conftest import ROOT, cli_env
+from tests.integration.conftest import ROOT, cli_env, rendered_images, verified_tags
 
-TAG = "aurigraph:verified:"
 SIZED = ("validators", "business", "slim")
 STAGING_VERIFIED: dict[str, str] = {}
 
@@ -77,23 +76,9 @@ def pulumi(project: Path, env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def verified(project: Path, env: dict[str, str], stack: str) -> dict[str, str]:
-    tags = json.loads(pulumi(project, env, "stack", "tag", "ls", "--json", "--stack", stack))
-    return {name.removeprefix(TAG): value for name, value in tags.items() if name.startswith(TAG)}
-
-
 def resources(project: Path, env: dict[str, str], stack: str) -> list[str]:
     exported = json.loads(pulumi(project, env, "stack", "export", "--stack", stack))
     return sorted(resource["urn"] for resource in exported["deployment"].get("resources") or [])
-
-
-def rendered_images(project: Path, stack: str) -> dict[str, str]:
-    found = {}
-    for path in (project / "build" / "manifests" / stack).rglob("apps_v1-*.yaml"):
-        document = yaml.safe_load(path.read_text())
-        role = document["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
-        found[role] = document["spec"]["template"]["spec"]["containers"][0]["image"]
-    return found
 
 
 def test_nothing_is_promoted_before_staging_has_verified_digests(
@@ -116,7 +101,7 @@ def test_the_staging_pipeline_verifies_a_build_and_records_its_digests(
     result = pipeline(project, env, *command)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Result: PASS" in result.stdout
-    STAGING_VERIFIED.update(verified(project, env, "staging"))
+    STAGING_VERIFIED.update(verified_tags(project, env, "staging"))
     assert sorted(STAGING_VERIFIED) == ["business", "slim", "validator"]
     for role, reference in STAGING_VERIFIED.items():
         assert re.fullmatch(rf"127\.0\.0\.1:5000/aurigraph/{role}@sha256:[0-9a-f]{{64}}", reference)
@@ -165,7 +150,7 @@ def test_promote_deploys_verifies_and_records_stagings_digests_without_building(
     assert re.search(r"Deployment: 7 pods healthy, 0 not; smoke 10 of 10; 5 nodes at height \d+", report), report
     assert "Result: PASS" in report
     assert rendered_images(project, "prod") == STAGING_VERIFIED
-    assert verified(project, env, "prod") == STAGING_VERIFIED
+    assert verified_tags(project, env, "prod") == STAGING_VERIFIED
     outputs = json.loads(pulumi(project, env, "stack", "output", "--json", "--stack", "prod"))
     assert outputs["images"] == {} and outputs["deployedImages"] == STAGING_VERIFIED
 

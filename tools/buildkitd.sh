@@ -11,7 +11,8 @@
 # cache mount) is under /var/lib/aurigraph-buildkit and its log in build/buildkit/buildkitd.log. Registries
 # on loopback (REGISTRY_ADDR, the local stack's) are reached over plain HTTP, as the Docker engine does.
 # Environment: BUILDKIT_ADDR (unix:///run/aurigraph-buildkit/buildkitd.sock), BUILDKIT_ROOT, REGISTRY_ADDR,
-# BUILDKIT_KEEP_STORAGE_MB (20000: the cache is trimmed above it).
+# BUILDKIT_KEEP_STORAGE_MB (6000: the cache is trimmed above it; the disk is shared, and a full build of
+# the three images with the Maven cache mount needs about 3 GB).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools/bin"
@@ -66,7 +67,7 @@ root = "$state"
     maxUsedSpace = "4GB"
   [[worker.oci.gcpolicy]]
     all = true
-    maxUsedSpace = "${BUILDKIT_KEEP_STORAGE_MB:-20000}MB"
+    maxUsedSpace = "${BUILDKIT_KEEP_STORAGE_MB:-6000}MB"
 [worker.containerd]
   enabled = false
 TOML

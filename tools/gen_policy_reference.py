@@ -11,7 +11,7 @@ from pulumi_policy import Policy, StackValidationPolicy
 from policies.pack import NAME, POLICIES, REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS = ("local", "staging", "prod")
+STACKS = ("local", "kind", "staging", "prod")
 
 HEADER = f"""# Policy reference
 

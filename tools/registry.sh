@@ -2,7 +2,8 @@
 # Makes sure an OCI registry answers on loopback for the local stack: Debian's docker-registry (a real
 # distribution registry), no authentication, storage under build/registry, at REGISTRY_ADDR (host:port; the
 # Makefile reads it from the local stack's images.registry). The Docker engine and BuildKit (tools/buildkitd.sh)
-# speak plain HTTP to it.
+# speak plain HTTP to it. Run again with another REGISTRY_ADDR, it starts a second server on the same storage: how
+# the nodes of a local kind cluster reach it (tools/cluster.py), on their Docker network's gateway.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 addr="${REGISTRY_ADDR:?set REGISTRY_ADDR to host:port (make reads it from Pulumi.local.yaml)}"
@@ -15,8 +16,9 @@ if ! command -v docker-registry >/dev/null; then
     echo "registry: installing docker-registry"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
 fi
+name=${addr//[:.]/-}
 mkdir -p "$root/build/registry/data"
-cat > "$root/build/registry/config.yml" <<YAML
+cat > "$root/build/registry/config-$name.yml" <<YAML
 version: 0.1
 log:
   level: warn
@@ -28,14 +30,14 @@ storage:
 http:
   addr: $addr
 YAML
-nohup docker-registry serve "$root/build/registry/config.yml" > "$root/build/registry/registry.log" 2>&1 &
+nohup docker-registry serve "$root/build/registry/config-$name.yml" > "$root/build/registry/registry-$name.log" 2>&1 &
 for _ in $(seq 1 30); do
     if answers; then
-        echo "registry: serving on $addr (log: build/registry/registry.log)"
+        echo "registry: serving on $addr (log: build/registry/registry-$name.log)"
         exit 0
     fi
     sleep 0.5
 done
-tail -20 "$root/build/registry/registry.log" >&2
+tail -20 "$root/build/registry/registry-$name.log" >&2
 echo "registry: nothing answers on $addr after 15 s (log above)" >&2
 exit 1

@@ -41,6 +41,20 @@ def test_every_committed_stack_file_loads(stack: str) -> None:
     assert config.kubernetes.render_directory == f"build/manifests/{stack}"
 
 
+def test_the_kind_stack_is_the_local_stack_applied_to_the_local_cluster() -> None:
+    """Same environment, sizes and images as local; only the target differs: the cluster `make k8s-up` makes."""
+    kind, local = load(raw_config("kind"), "kind"), load(raw_config("local"), "local")
+    assert kind.environment == "local"
+    assert kind.kubernetes.kubeconfig == "build/kubeconfig/kind.yaml"
+    assert local.kubernetes.kubeconfig is None
+    assert (kind.validators, kind.business, kind.slim, kind.images) == (
+        local.validators,
+        local.business,
+        local.slim,
+        local.images,
+    )
+
+
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_staging_and_prod_carry_the_plans_sizes(stack: str) -> None:
     config = load(raw_config(stack), stack)

@@ -5,7 +5,7 @@ workers by default.
 The nodes are containers on the Docker network `kind`. They pull the project's images the way a real cluster
 does, by digest from the registry the pipeline pushes to: the stacks name it by its loopback address
 (REGISTRY_ADDR, 127.0.0.1:5000), which inside a node is the node itself, so every node's containerd is given a
-mirror for that name, a second server of the same registry (same storage) on the network's gateway.
+mirror for that name: a pull-through mirror of that registry (tools/registry.sh) on the network's gateway.
 
 This machine gets routes to the pod network (each node's pod range via that node) and to the Service network
 (via the control plane), so that tests and operators reach pods and Services as from inside the cluster; they go
@@ -135,6 +135,10 @@ containerdConfigPatches:
   - |-
     [plugins."io.containerd.grpc.v1.cri".registry.mirrors."{registry}"]
       endpoint = ["http://{mirror}"]
+  # The nodes lack CAP_SYS_RESOURCE where the engine does (tools/runc-bounded): no oom_score_adj below the node's.
+  - |-
+    [plugins."io.containerd.grpc.v1.cri"]
+      restrict_oom_score_adj = true
 """
 
 
@@ -153,7 +157,8 @@ def install_crds() -> int:
     files = sorted(directory.glob("*.yaml"))
     names = []
     for path in files:
-        names.append(yaml.safe_load(path.read_text())["metadata"]["name"])
+        # BaseLoader: the CRDs hold a bare `=` that safe_load refuses as a YAML 1.1 value tag.
+        names.append(yaml.load(path.read_text(), Loader=yaml.BaseLoader)["metadata"]["name"])
         kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path), timeout=120)
     kubectl("wait", "--for=condition=Established", "--timeout=120s", *(f"crd/{name}" for name in names), timeout=180)
     return len(files)
@@ -183,7 +188,11 @@ def up(workers: int) -> None:
     registry_host, registry_port = registry_address()
     gateway = network_gateway()
     mirror = f"{gateway}:{registry_port}"
-    run(ROOT / "tools" / "registry.sh", env=os.environ | {"REGISTRY_ADDR": mirror}, timeout=120)
+    run(
+        ROOT / "tools" / "registry.sh",
+        env=os.environ | {"REGISTRY_ADDR": mirror, "REGISTRY_UPSTREAM": f"http://{registry_host}:{registry_port}"},
+        timeout=120,
+    )
     if NAME in clusters():
         print(f"k8s-up: cluster {NAME} exists; checking it")
         KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)

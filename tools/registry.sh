@@ -2,8 +2,9 @@
 # Makes sure an OCI registry answers on loopback for the local stack: Debian's docker-registry (a real
 # distribution registry), no authentication, storage under build/registry, at REGISTRY_ADDR (host:port; the
 # Makefile reads it from the local stack's images.registry). The Docker engine and BuildKit (tools/buildkitd.sh)
-# speak plain HTTP to it. Run again with another REGISTRY_ADDR, it starts a second server on the same storage: how
-# the nodes of a local kind cluster reach it (tools/cluster.py), on their Docker network's gateway.
+# speak plain HTTP to it. With REGISTRY_UPSTREAM (http://host:port) it starts instead a pull-through mirror of that
+# registry at REGISTRY_ADDR, with a cache of its own: how the nodes of a local kind cluster reach the loopback
+# registry (tools/cluster.py), on their Docker network's gateway.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 addr="${REGISTRY_ADDR:?set REGISTRY_ADDR to host:port (make reads it from Pulumi.local.yaml)}"
@@ -17,19 +18,24 @@ if ! command -v docker-registry >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
 fi
 name=${addr//[:.]/-}
-mkdir -p "$root/build/registry/data"
+data=$root/build/registry/data
+[ -z "${REGISTRY_UPSTREAM:-}" ] || data=$root/build/registry/mirror-$name
+mkdir -p "$data"
 cat > "$root/build/registry/config-$name.yml" <<YAML
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $root/build/registry/data
+    rootdirectory: $data
   delete:
     enabled: true
 http:
   addr: $addr
 YAML
+if [ -n "${REGISTRY_UPSTREAM:-}" ]; then
+  printf 'proxy:\n  remoteurl: %s\n' "$REGISTRY_UPSTREAM" >> "$root/build/registry/config-$name.yml"
+fi
 nohup docker-registry serve "$root/build/registry/config-$name.yml" > "$root/build/registry/registry-$name.log" 2>&1 &
 for _ in $(seq 1 30); do
     if answers; then

@@ -135,6 +135,8 @@ def test_validators_spread_over_nodes_and_zones(mocks: RecordingMocks) -> pulumi
         pod = one(mocks, "kubernetes:apps/v1:StatefulSet")["spec"]["template"]["spec"]
         spread = {c["topologyKey"]: c["whenUnsatisfiable"] for c in pod["topologySpreadConstraints"]}
         assert spread == {"kubernetes.io/hostname": "DoNotSchedule", "topology.kubernetes.io/zone": "ScheduleAnyway"}
+        # A tainted node (a control plane) must not count as an empty domain the enforced rule levels against.
+        assert {c["nodeTaintsPolicy"] for c in pod["topologySpreadConstraints"]} == {"Honor"}
         term = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
         assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
 

@@ -11,9 +11,10 @@
 #   Images: each program on the project's runtime or Debian base, tagged as kubeadm and kind expect, imported
 #     into the node's containerd (pinned) the way `kind build node-image` does, which itself would fetch them.
 #
-# Cached under ${AURIGRAPH_CACHE:-~/.cache/aurigraph-infra}/kind/<key> (the node image as a docker archive and
-# the two host tools), the key being a hash of every input; a cached run only loads. The Go build cache of a
-# cold build is private to it and removed after (several GB).
+# Two caches under ${AURIGRAPH_CACHE:-~/.cache/aurigraph-infra}: kind-programs/<key> holds the programs
+# (programs.sh, the long part: its key hashes that script, versions.env, the modules and the Go version), and
+# kind/<key> the node image as a docker archive with the kind CLI and kubectl (its key hashes every input, the
+# programs' key among them). A cached run only loads; changing an image or a manifest rebuilds only the images.
 # Environment: DOCKER (client, default /usr/bin/docker), AURIGRAPH_CACHE, AURIGRAPH_KIND_UPDATE_LOCK=1 (accept
 # other Debian package versions than packages.lock and rewrite it).
 set -euo pipefail
@@ -34,10 +35,12 @@ command -v go >/dev/null || fail "Go is required and was not found on PATH"
 bases_key=$("$docker_cli" image inspect --format '{{index .Config.Labels "io.aurigraph.bases.key"}}' "$DEBIAN_IMAGE" \
   2>/dev/null) || fail "$DEBIAN_IMAGE is missing: make bases first"
 
+programs_key=$( { cat "$here/programs.sh" "$here/versions.env"; find "$here/modules" -type f | LC_ALL=C sort \
+  | xargs cat; go env GOVERSION; } | sha256sum | cut -c1-16)
+programs=$(cache_root)/kind-programs/$programs_key
 inputs_key() {
   { cat "$here/build.sh" "$here/versions.env" "$here/packages.lock" "$here"/images/Dockerfile.* \
-      "$here"/manifests/*.in; find "$here/modules" -type f | LC_ALL=C sort | xargs cat; go env GOVERSION
-    echo "$bases_key"; } | sha256sum | cut -c1-16
+      "$here"/manifests/*.in; echo "$programs_key $bases_key"; } | sha256sum | cut -c1-16
 }
 key=$(inputs_key)
 cache=$(cache_root)/kind/$key
@@ -64,7 +67,6 @@ if [ -f "$cache/complete" ]; then
   install_tools
   exit 0
 fi
-command -v gcc >/dev/null || fail "gcc is required (the pause program is C)"
 
 started=$(date +%s)
 partial=$cache.partial
@@ -82,16 +84,23 @@ mkdir -p "$partial/bin" "$work/context/bin"
 bin=$work/context/bin
 
 # --- Programs ----------------------------------------------------------------------------------------------------
-export GOCACHE=$work/go-build GOSUMDB=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=0
-module_version() { (cd "$here/modules/$1" && go list -m -f '{{.Version}}' "$2"); }
-module_dir() { (cd "$here/modules/$1" && go mod download -json "$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'); }
-build() { local module=$1; shift; (cd "$here/modules/$module" && go build -trimpath "$@"); }
+if [ ! -f "$programs/complete" ]; then
+  rm -rf "$programs.partial"
+  programs_started=$(date +%s)
+  "$here/programs.sh" "$programs.partial/bin"
+  echo "$(( $(date +%s) - programs_started ))" > "$programs.partial/build-seconds"
+  rm -rf "$programs" && mv "$programs.partial" "$programs"
+  touch "$programs/complete"
+  say "programs built in $(cat "$programs/build-seconds") s into $programs"
+else
+  say "programs from $programs"
+fi
+cache_prune kind-programs "$programs_key"
+cp -al "$programs/bin/." "$bin/" 2>/dev/null || cp -a "$programs/bin/." "$bin/"
+module_dir() { (cd "$here/modules/$1" && GOFLAGS=-mod=readonly GOSUMDB=off GOTOOLCHAIN=local go mod download -json "$2" \
+  | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'); }
 
-# First what a Debian archive that moved on would stop: the node base (with crictl, a small build).
-crictl_version=$(module_version crictl sigs.k8s.io/cri-tools)
-say "building crictl $crictl_version"
-build crictl -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" -o "$bin/crictl" \
-  sigs.k8s.io/cri-tools/cmd/crictl
+# --- The node base: what a Debian archive that moved on would stop -------------------------------------------------
 image() { # dockerfile tag [program]
   DOCKER_BUILDKIT=1 "$docker_cli" build --quiet --label "io.aurigraph.kind.key=$key" \
     --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "BASE_IMAGE=$RUNTIME_IMAGE" --build-arg "PROGRAM=${3:-}" \
@@ -119,47 +128,6 @@ if ! diff -u "$here/packages.lock" "$work/packages.lock" > "$work/lock.diff"; th
   fi
 fi
 
-
-minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
-k8s_flags="-s -w"
-for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  k8s_flags+=" -X $package.gitVersion=$KUBERNETES_VERSION -X $package.gitMajor=1 -X $package.gitMinor=$minor"
-  k8s_flags+=" -X $package.gitTreeState=clean"
-done
-[ "$(module_version kubernetes k8s.io/kubernetes)" = "$KUBERNETES_VERSION" ] \
-  || fail "modules/kubernetes/go.mod does not require k8s.io/kubernetes $KUBERNETES_VERSION (versions.env)"
-say "building Kubernetes $KUBERNETES_VERSION (kubelet, kubeadm, kubectl, kube-apiserver, kube-controller-manager," \
-    "kube-scheduler, kube-proxy) and aurigraph-kindnet: the long part of a cold build"
-build kubernetes -tags selinux,notest,grpcnotrace -ldflags "$k8s_flags" -o "$bin/" \
-  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy ./cmd/aurigraph-kindnet
-
-etcd_version=$(module_version etcd go.etcd.io/etcd/server/v3)
-[ "v${ETCD_IMAGE_TAG%-*}" = "$etcd_version" ] || fail "modules/etcd has etcd $etcd_version, versions.env $ETCD_IMAGE_TAG"
-say "building etcd $etcd_version"
-build etcd -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
-
-coredns_version=$(module_version coredns github.com/coredns/coredns)
-[ "$coredns_version" = "$COREDNS_IMAGE_TAG" ] || fail "modules/coredns has CoreDNS $coredns_version, versions.env $COREDNS_IMAGE_TAG"
-say "building CoreDNS $coredns_version"
-build coredns -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$coredns_version" -o "$bin/coredns" \
-  github.com/coredns/coredns
-
-local_path_version=$(module_version local-path github.com/rancher/local-path-provisioner)
-kind_version=$(module_version kind sigs.k8s.io/kind)
-[ "$kind_version" = "$KIND_VERSION" ] || fail "modules/kind has kind $kind_version, versions.env $KIND_VERSION"
-say "building local-path-provisioner $local_path_version and kind $kind_version"
-build local-path -ldflags "-s -w -X main.VERSION=$local_path_version" -o "$bin/local-path-provisioner" \
-  github.com/rancher/local-path-provisioner
-build kind -ldflags "-s -w" -o "$bin/kind" sigs.k8s.io/kind
-
-pause_version=${PAUSE_VERSIONS##* }
-say "compiling pause $pause_version (static)"
-gcc -Os -Wall -Werror -static -DVERSION="v$pause_version" -o "$bin/pause" \
-  "$(module_dir kubernetes k8s.io/kubernetes)/build/pause/linux/pause.c"
-strip "$bin/pause"
-rm -rf "$GOCACHE"
 
 # --- Images ---------------------------------------------------------------------------------------------------------
 say "making the images kubeadm and the cluster's addons run"
@@ -205,7 +173,9 @@ for tag in "${transient[@]}"; do
 done
 "$docker_cli" exec "$builder" ctr -n k8s.io images ls -q | LC_ALL=C sort > "$work/imported"
 say "imported $(wc -l < "$work/imported") images: $(tr '\n' ' ' < "$work/imported")"
-"$docker_cli" exec "$builder" sh -c 'pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done'
+# The build container's init is `sleep`, which reaps nothing: containerd stays a zombie, so only live states count.
+"$docker_cli" exec "$builder" sh -c 'pkill -x containerd; while pgrep -x --runstates D,R,S,T containerd >/dev/null; do
+  sleep 0.2; done'
 "$docker_cli" commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
   --change "LABEL io.aurigraph.kind.key=$key" "$builder" "$NODE_IMAGE" >/dev/null
 "$docker_cli" rm -f "$builder" >/dev/null

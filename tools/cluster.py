@@ -181,6 +181,23 @@ def routes() -> list[str]:
     return added
 
 
+def require_privileged(image: str) -> None:
+    """Every kind node is a privileged container: say so plainly where this engine cannot start one."""
+    probe = subprocess.run(
+        [DOCKER, "run", "--rm", "--privileged", "--entrypoint", "true", image],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if probe.returncode != 0:
+        raise ClusterError(
+            f"this Docker engine cannot start a privileged container, which every kind node is: "
+            f"{probe.stderr.strip()[-300:]}. An engine started by `make docker-engine` can (where the capability "
+            "bounding set is incomplete it runs containers through tools/runc-bounded): stop this one and rerun."
+        )
+
+
 def up(workers: int) -> None:
     require_tools()
     started = time.monotonic()
@@ -193,6 +210,7 @@ def up(workers: int) -> None:
         env=os.environ | {"REGISTRY_ADDR": mirror, "REGISTRY_UPSTREAM": f"http://{registry_host}:{registry_port}"},
         timeout=120,
     )
+    require_privileged(image)
     if NAME in clusters():
         print(f"k8s-up: cluster {NAME} exists; checking it")
         KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)

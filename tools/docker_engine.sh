@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure a Docker engine answers: starts Debian's dockerd (installing docker.io when it is missing) if
 # none does. Its log goes to build/dockerd.log. The client used everywhere is /usr/bin/docker (Debian's),
-# which builds with BuildKit.
+# which builds with BuildKit. On a host whose capability bounding set is incomplete, the engine's default runtime
+# is tools/runc-bounded (privileged containers, kind's nodes, would not start otherwise).
 set -euo pipefail
 docker_cli="${DOCKER:-/usr/bin/docker}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,7 +23,18 @@ if "$docker_cli" info >/dev/null 2>&1; then
 fi
 [ "$(id -u)" = 0 ] || { echo "docker-engine: no engine answers and starting dockerd needs root" >&2; exit 1; }
 mkdir -p "$root/build"
-nohup dockerd > "$root/build/dockerd.log" 2>&1 &
+# Where this process's capability bounding set is incomplete (these machines run without CAP_SYS_RESOURCE), this
+# engine version would give privileged containers (kind's nodes) capabilities runc cannot apply: its default
+# runtime is then tools/runc-bounded, installed outside the checkout so that it outlives it.
+engine_args=()
+bounding=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+full=$(( (1 << ($(cat /proc/sys/kernel/cap_last_cap) + 1)) - 1 ))
+if [ "$(( 16#$bounding ))" -ne "$full" ]; then
+    install -D -m 0755 "$root/tools/runc-bounded" /usr/local/lib/aurigraph/runc-bounded
+    engine_args+=(--add-runtime aurigraph-runc=/usr/local/lib/aurigraph/runc-bounded --default-runtime aurigraph-runc)
+    echo "docker-engine: capability bounding set $bounding is incomplete: default runtime tools/runc-bounded"
+fi
+nohup dockerd "${engine_args[@]}" > "$root/build/dockerd.log" 2>&1 &
 for _ in $(seq 1 60); do
     if "$docker_cli" info >/dev/null 2>&1; then
         echo "docker-engine: dockerd started (log: build/dockerd.log)"

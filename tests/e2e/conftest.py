@@ -83,14 +83,29 @@ def service_url(name: str, namespace: str = NAMESPACE) -> str:
     return f"http://{service['spec']['clusterIP']}:{port}"
 
 
-def await_pods_ready(expected: dict[str, int], timeout: float = 600) -> list[Pod]:
-    """Waits until each role has exactly its expected number of Ready pods (and none terminating)."""
+def desired_pods(namespace: str = NAMESPACE) -> dict[str, int]:
+    """Role -> how many pods its workload wants now: the StatefulSet's and Deployment's replicas (the autoscaler
+    sets the latter), the DaemonSet's scheduled count."""
+    desired: dict[str, int] = {}
+    for kind in ("statefulsets", "deployments", "daemonsets"):
+        for item in kubectl_json("-n", namespace, "get", kind)["items"]:
+            role = item["metadata"]["labels"].get("app.kubernetes.io/component", "")
+            count = (
+                item["status"].get("desiredNumberScheduled", 0) if kind == "daemonsets" else item["spec"]["replicas"]
+            )
+            desired[role] = desired.get(role, 0) + int(count)
+    return desired
+
+
+def await_pods_ready(timeout: float = 600) -> list[Pod]:
+    """Waits until every workload has exactly the pods it wants, all Ready and none terminating."""
     deadline = time.monotonic() + timeout
     current: list[Pod] = []
     while time.monotonic() < deadline:
+        expected = desired_pods()
         current = pods()
         counts = {role: sum(1 for p in current if p.role == role and p.ready) for role in expected}
-        if counts == expected and len(current) == sum(expected.values()):
+        if expected and counts == expected and len(current) == sum(expected.values()):
             return current
         time.sleep(2)
     raise AssertionError(f"pods not ready within {timeout} s: {[(p.name, p.ready) for p in current]}")

@@ -4,6 +4,7 @@ message naming the stack file and each offending key."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,10 @@ def test_the_kind_stack_is_the_local_stack_applied_to_the_local_cluster() -> Non
     assert kind.environment == "local"
     assert kind.kubernetes.kubeconfig == "build/kubeconfig/kind.yaml"
     assert local.kubernetes.kubeconfig is None
-    assert (kind.validators, kind.business, kind.slim, kind.images) == (
-        local.validators,
-        local.business,
-        local.slim,
-        local.images,
-    )
+    assert (kind.validators, kind.slim, kind.images) == (local.validators, local.slim, local.images)
+    # No load balancer on a kind cluster: the business Service is a NodePort one, sized as local otherwise.
+    assert (kind.business.service_type, local.business.service_type) == ("NodePort", "LoadBalancer")
+    assert replace(kind.business, service_type="LoadBalancer") == local.business
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

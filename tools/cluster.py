@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -90,12 +91,26 @@ def registry_address() -> tuple[str, int]:
     return host, int(port)
 
 
-def network_gateway() -> str:
-    """The IPv4 gateway of the Docker network `kind`, which is made first when missing (kind then uses it)."""
+def network() -> dict[str, Any] | None:
+    """The Docker network `kind` as `docker network inspect` describes it, or None when there is none."""
     inspected = subprocess.run(
         [DOCKER, "network", "inspect", NETWORK], capture_output=True, text=True, check=False, timeout=60
     )
-    if inspected.returncode != 0:
+    return dict(json.loads(inspected.stdout)[0]) if inspected.returncode == 0 else None
+
+
+def gateway_of(described: dict[str, Any]) -> str:
+    for pool in described["IPAM"]["Config"] or []:
+        gateway = pool.get("Gateway", "")
+        if gateway and ":" not in gateway:
+            return str(gateway)
+    raise ClusterError(f"the Docker network {NETWORK} has no IPv4 gateway: remove it (docker network rm {NETWORK})")
+
+
+def network_gateway() -> str:
+    """The IPv4 gateway of the Docker network `kind`, which is made first when missing (kind then uses it)."""
+    described = network()
+    if described is None:
         run(
             DOCKER,
             "network",
@@ -108,14 +123,10 @@ def network_gateway() -> str:
             "com.docker.network.driver.mtu=1500",
             NETWORK,
         )
-        inspected = subprocess.run(
-            [DOCKER, "network", "inspect", NETWORK], capture_output=True, text=True, check=True, timeout=60
-        )
-    for pool in json.loads(inspected.stdout)[0]["IPAM"]["Config"] or []:
-        gateway = pool.get("Gateway", "")
-        if gateway and ":" not in gateway:
-            return str(gateway)
-    raise ClusterError(f"the Docker network {NETWORK} has no IPv4 gateway: remove it (docker network rm {NETWORK})")
+        described = network()
+        if described is None:
+            raise ClusterError(f"the Docker network {NETWORK} was created but cannot be inspected")
+    return gateway_of(described)
 
 
 def cluster_config(workers: int, registry: str, mirror: str) -> str:
@@ -164,21 +175,17 @@ def install_crds() -> int:
     return len(files)
 
 
-def routes() -> list[str]:
+def routes(nodes: list[dict[str, Any]]) -> None:
     """Routes from this machine to each node's pods and, through the control plane, to the Services."""
-    added = []
     control_plane = ""
-    for node in json.loads(kubectl("get", "nodes", "-o", "json"))["items"]:
+    for node in nodes:
         address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
         if "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]:
             control_plane = address
         if node["spec"].get("podCIDR"):
             run("ip", "route", "replace", node["spec"]["podCIDR"], "via", address, timeout=30)
-            added.append(f"{node['spec']['podCIDR']} via {address}")
     if control_plane:
         run("ip", "route", "replace", SERVICE_SUBNET, "via", control_plane, timeout=30)
-        added.append(f"{SERVICE_SUBNET} via {control_plane}")
-    return added
 
 
 def require_privileged(image: str) -> None:
@@ -239,9 +246,9 @@ def up(workers: int) -> None:
     KUBECONFIG.chmod(0o600)
     kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s", timeout=330)
     kubectl("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=300s", timeout=330)
-    routes()
-    crds = install_crds()
     nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+    routes(nodes)
+    crds = install_crds()
     for node in nodes:
         info = node["status"]["nodeInfo"]
         roles = [
@@ -268,9 +275,9 @@ def down() -> None:
     else:
         print(f"k8s-down: no cluster {NAME}")
     _, registry_port = registry_address()
-    inspected = subprocess.run([DOCKER, "network", "inspect", NETWORK], capture_output=True, text=True, check=False)
-    if inspected.returncode == 0:
-        gateway = network_gateway()
+    described = network()
+    if described is not None:
+        gateway = gateway_of(described)
         config = f"config-{gateway.replace('.', '-')}-{registry_port}.yml"
         subprocess.run(["pkill", "-f", config], check=False)
         subprocess.run([DOCKER, "network", "rm", NETWORK], capture_output=True, check=False)

@@ -20,15 +20,15 @@ if [ -x "$docker_cli" ] && "$docker_cli" info >/dev/null 2>&1; then
   "$docker_cli" image prune -f >/dev/null
   "$docker_cli" builder prune -af >/dev/null 2>&1 || true
 fi
-if [ -x "$root/.tools/bin/buildctl" ] && "$root/.tools/bin/buildctl" --addr "${BUILDKIT_ADDR:-unix:///run/aurigraph-buildkit/buildkitd.sock}" \
-    debug workers >/dev/null 2>&1; then
-  "$root/.tools/bin/buildctl" --addr "${BUILDKIT_ADDR:-unix:///run/aurigraph-buildkit/buildkitd.sock}" \
-    prune --keep-storage "${BUILDKIT_KEEP_STORAGE_MB:-6000}" >/dev/null
+buildctl=("$root/.tools/bin/buildctl" --addr "${BUILDKIT_ADDR:-unix:///run/aurigraph-buildkit/buildkitd.sock}")
+if [ -x "${buildctl[0]}" ] && "${buildctl[@]}" debug workers >/dev/null 2>&1; then
+  "${buildctl[@]}" prune --keep-storage "${BUILDKIT_KEEP_STORAGE_MB:-6000}" >/dev/null
 fi
 command -v go >/dev/null && go clean -cache
-for kind in toolchain supplychain kind; do
+for kind in toolchain supplychain kind-programs kind; do
   [ -d "$(cache_root)/$kind" ] || continue
-  current=$(ls -1t "$(cache_root)/$kind" | grep -v '\.partial$' | head -1)
-  [ -n "$current" ] && cache_prune "$kind" "$current"
+  # The newest entry stands for the one in use (an empty directory has none: grep then finds nothing).
+  current=$(ls -1t "$(cache_root)/$kind" | { grep -v '\.partial$' || true; } | head -1)
+  if [ -n "$current" ]; then cache_prune "$kind" "$current"; fi
 done
 echo "prune: $(( ($(free) - before) )) MB given back, $(( $(free) / 1024 )) GB free"

@@ -9,7 +9,6 @@ for `make k8s-down`).
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,26 +20,11 @@ from pulumi import automation as auto
 
 from components.roles import HTTP_PORT as PORT
 from tests.integration.conftest import POLICY_PACK, ROOT, local_env, policy_config, project_copy
+from tools.cluster import KUBECONFIG, KUBECTL, kubectl
 from tools.devnet import http_json
 
-KUBECONFIG = ROOT / "build" / "kubeconfig" / "kind.yaml"
-KUBECTL = ROOT / ".tools" / "kind" / "bin" / "kubectl"
 STACK = "kind"
 NAMESPACE = "aurigraph"
-
-
-def kubectl(*arguments: str, check: bool = True, timeout: float = 120, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        input=stdin,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(arguments)} failed: {result.stderr.strip()}")
-    return result.stdout
 
 
 def kubectl_json(*arguments: str) -> Any:

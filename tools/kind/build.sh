@@ -96,7 +96,7 @@ else
   say "programs from $programs"
 fi
 cache_prune kind-programs "$programs_key"
-cp -al "$programs/bin/." "$bin/" 2>/dev/null || cp -a "$programs/bin/." "$bin/"
+cache_install "$programs/bin" "$bin"
 module_dir() { (cd "$here/modules/$1" && GOFLAGS=-mod=readonly GOSUMDB=off GOTOOLCHAIN=local go mod download -json "$2" \
   | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'); }
 
@@ -127,7 +127,6 @@ if ! diff -u "$here/packages.lock" "$work/packages.lock" > "$work/lock.diff"; th
          "AURIGRAPH_KIND_UPDATE_LOCK=1"
   fi
 fi
-
 
 # --- Images ---------------------------------------------------------------------------------------------------------
 say "making the images kubeadm and the cluster's addons run"

@@ -60,7 +60,10 @@ destroy: setup ## Delete every resource of STACK (its state and stack file stay)
 	$(PYTHON) -m tools.stack_ops destroy --stack $(STACK)
 
 .PHONY: test
-test: setup lint workflows-check unit policy-test monitoring-check node-test devnet-check monitoring-live images-test integration docs-check ## The whole suite (what CI runs)
+test: setup lint workflows-check unit policy-test monitoring-check node-test devnet-check monitoring-live images-test integration docs-check e2e ## The whole suite (what CI runs)
+	@# A passing suite deletes the cluster `make e2e` made (its nodes would load the machine); a failing one keeps
+	@# it to look at. `make e2e` alone keeps it too.
+	$(PYTHON) -m tools.cluster down
 
 .PHONY: monitoring-check
 monitoring-check: ## promtool and amtool: every rule checked and unit-tested, Alertmanager's config checked and its routes tested

@@ -94,6 +94,7 @@ validators = ValidatorSet(
         storage_class=config.validators.storage_class,
         partition=config.validators.partition,
         termination_grace_seconds=config.validators.termination_grace_seconds,
+        rollout_timeout_seconds=config.kubernetes.rollout_timeout_seconds,
         keys_secret=keys.keys_secret,
         genesis_config_map=keys.genesis_config_map,
         image_pull_secret=keys.pull_secret,
@@ -115,6 +116,7 @@ business = BusinessNodes(
         service_type=config.business.service_type,
         image_pull_secret=keys.pull_secret,
         tls_certificate_arn=config.business.tls_certificate_arn,
+        rollout_timeout_seconds=config.kubernetes.rollout_timeout_seconds,
     ),
     opts=nodes,
 )
@@ -129,6 +131,7 @@ slim = SlimNodes(
         resources=config.slim.resources,
         image_pull_secret=keys.pull_secret,
         tolerations=config.slim.tolerations,
+        rollout_timeout_seconds=config.kubernetes.rollout_timeout_seconds,
     ),
     opts=nodes,
 )

@@ -25,9 +25,10 @@ from components.pod import (
     role_pod,
     spread_affinity,
     spread_constraints,
+    workload_options,
 )
 from components.roles import GRPC_PORT
-from stack_config.schema import NodeResources
+from stack_config.schema import ROLLOUT_TIMEOUT_SECONDS, NodeResources
 
 ROLE = "business"
 CPU_TARGET_PERCENT = 70
@@ -50,6 +51,8 @@ class BusinessNodesArgs:
     image_pull_secret: pulumi.Input[str] | None = None
     # The image's uncompressed size, where known (built by this stack): annotated for the size-budget policy.
     image_size_bytes: pulumi.Input[int] | None = None
+    # How long `up` waits for the workload's pods to be ready on a new template before the update fails.
+    rollout_timeout_seconds: int = ROLLOUT_TIMEOUT_SECONDS
 
 
 def service_annotations(service_type: str, tls_certificate_arn: str | None) -> dict[str, str] | None:
@@ -108,7 +111,7 @@ class BusinessNodes(pulumi.ComponentResource):
                 revision_history_limit=10,
                 template=template,
             ),
-            opts=child,
+            opts=workload_options(child, args.rollout_timeout_seconds),
         )
         autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-autoscaler",

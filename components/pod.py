@@ -40,6 +40,25 @@ PORT_NAMES = {HTTP_PORT: "http", GRPC_PORT: "grpc", RAFT_PORT: "raft"}
 LIVE_PATH = "/q/health/live"
 READY_PATH = "/q/health/ready"
 BUSINESS_READY_PATH = "/api/v11/health"
+# Seconds a stopping pod goes on serving while its endpoint leaves every node's Service rules (PodShape).
+DRAIN_SECONDS = 5
+# The kinds of the node workloads, as Pulumi names them: what `up` waits on to roll out (workload_options) and
+# what a preview's steps are searched for images (tools/pipeline.py).
+WORKLOAD_TYPES = (
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:DaemonSet",
+)
+
+
+def workload_options(opts: pulumi.ResourceOptions, rollout_timeout_seconds: int) -> pulumi.ResourceOptions:
+    """A node workload's options: `up` fails when its pods are not all ready on the new template within
+    ``rollout_timeout_seconds`` (a release that never becomes ready is a failed update, which the pipeline rolls
+    back), instead of the provider's default of 10 minutes."""
+    timeout = f"{rollout_timeout_seconds}s"
+    return pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+    )
 
 
 def config_checksum(data: Mapping[str, str]) -> str:
@@ -98,6 +117,9 @@ class PodShape:
     volumes: Sequence[k8s.core.v1.VolumeArgs] = ()
     volume_mounts: Sequence[k8s.core.v1.VolumeMountArgs] = ()
     termination_grace_seconds: int = 30
+    # How long a stopping pod goes on serving (a preStop sleep) before the node is told to stop: the time every
+    # node's proxy needs to drop its endpoint from the Services, so that no request is sent to a closed port.
+    drain_seconds: int = DRAIN_SECONDS
     affinity: k8s.core.v1.AffinityArgs | None = None
     topology_spread: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = ()
     tolerations: Sequence[Mapping[str, Any]] = ()
@@ -183,6 +205,9 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
         startup_probe=shape.probes.startup(),
         liveness_probe=shape.probes.liveness(),
         readiness_probe=shape.probes.readiness(),
+        lifecycle=k8s.core.v1.LifecycleArgs(
+            pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=shape.drain_seconds))
+        ),
     )
     annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(args.config_data), **shape.extra_annotations}
     if node.image_size_bytes is not None:

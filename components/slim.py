@@ -16,9 +16,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.metadata import StackMetadata
-from components.pod import SCORE_EXCEPTIONS, NodeRole, PodShape, role_pod
+from components.pod import SCORE_EXCEPTIONS, NodeRole, PodShape, role_pod, workload_options
 from components.roles import GRPC_PORT, HTTP_PORT
-from stack_config.schema import NodeResources
+from stack_config.schema import ROLLOUT_TIMEOUT_SECONDS, NodeResources
 
 ROLE = "slim"
 
@@ -34,6 +34,8 @@ class SlimNodesArgs:
     image_pull_secret: pulumi.Input[str] | None = None
     # The image's uncompressed size, where known (built by this stack): annotated for the size-budget policy.
     image_size_bytes: pulumi.Input[int] | None = None
+    # How long `up` waits for the workload's pods to be ready on a new template before the update fails.
+    rollout_timeout_seconds: int = ROLLOUT_TIMEOUT_SECONDS
 
 
 class SlimNodes(pulumi.ComponentResource):
@@ -74,7 +76,7 @@ class SlimNodes(pulumi.ComponentResource):
                 min_ready_seconds=5,
                 template=template,
             ),
-            opts=child,
+            opts=workload_options(child, args.rollout_timeout_seconds),
         )
         service = k8s.core.v1.Service(
             f"{name}-service",

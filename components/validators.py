@@ -24,10 +24,11 @@ from components.pod import (
     role_pod,
     spread_affinity,
     spread_constraints,
+    workload_options,
 )
 from components.roles import GRPC_PORT, HTTP_PORT, RAFT_PORT
 from components.secrets import GENESIS_PATH, KEYS_DIR
-from stack_config.schema import NodeResources
+from stack_config.schema import ROLLOUT_TIMEOUT_SECONDS, NodeResources
 
 ROLE = "validator"
 GENESIS_CHECKSUM_ANNOTATION = "aurigraph.io/genesis-checksum"
@@ -78,6 +79,8 @@ class ValidatorSetArgs:
     image_size_bytes: pulumi.Input[int] | None = None
     genesis_config_map: pulumi.Input[str] | None = None
     genesis_checksum: pulumi.Input[str] | None = None
+    # How long `up` waits for the workload's pods to be ready on a new template before the update fails.
+    rollout_timeout_seconds: int = ROLLOUT_TIMEOUT_SECONDS
 
 
 class ValidatorSet(pulumi.ComponentResource):
@@ -177,7 +180,7 @@ class ValidatorSet(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=child,
+            opts=workload_options(child, args.rollout_timeout_seconds),
         )
         budget = k8s.policy.v1.PodDisruptionBudget(
             f"{name}-budget",

@@ -23,6 +23,9 @@ from stack_config.sources import quarkus_source_problem
 
 PROJECT = "aurigraph-infra"
 
+# How long `up` waits for a node workload's rollout unless the stack says otherwise (kubernetes.rolloutTimeoutSeconds).
+ROLLOUT_TIMEOUT_SECONDS = 600
+
 REQUIRED: Any = object()
 """Marks a key with no default: the stack file must set it."""
 
@@ -67,6 +70,14 @@ class KubernetesTarget:
         "Directory, relative to the project, that receives rendered manifests when no kubeconfig is set. "
         "It holds Secret manifests in plain text: keep it out of version control (`build/` is ignored).",
         default="build/manifests/{stack}",
+    )
+    rollout_timeout_seconds: int = key(
+        "rolloutTimeoutSeconds",
+        kinds.count(30, 3600),
+        "How long `up` waits for a node workload's pods to be ready on its new template (or on creation) before "
+        "the update fails. A release that never becomes ready is then a failed `up`, which the pipeline rolls back "
+        "to the last verified digests. Only read with `kubeconfig` (rendered stacks are not awaited).",
+        default=ROLLOUT_TIMEOUT_SECONDS,
     )
 
 

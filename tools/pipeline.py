@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from components.image import SourceRevision, build_arguments
+from components.pod import WORKLOAD_TYPES
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
 from tools import images, supply_chain, verify
@@ -138,11 +139,6 @@ def verification(run: StackRun) -> verify.Report:
     return report
 
 
-WORKLOAD_TYPES = (
-    "kubernetes:apps/v1:StatefulSet",
-    "kubernetes:apps/v1:Deployment",
-    "kubernetes:apps/v1:DaemonSet",
-)
 ROLE_LABEL = "app.kubernetes.io/component"
 
 

@@ -9,9 +9,13 @@ for `make k8s-down`).
 from __future__ import annotations
 
 import json
+import subprocess
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,8 @@ from pulumi import automation as auto
 from components.roles import HTTP_PORT as PORT
 from tests.integration.conftest import POLICY_PACK, ROOT, local_env, policy_config, project_copy
 from tools.cluster import KUBECONFIG, KUBECTL, kubectl
-from tools.devnet import http_json
+from tools.devnet import http_json, percentile
+from tools.images import BUILDER, BUILDX
 
 STACK = "kind"
 NAMESPACE = "aurigraph"
@@ -38,6 +43,7 @@ class Pod:
     ip: str
     node: str
     ready: bool
+    image: str
 
     @property
     def url(self) -> str:
@@ -55,6 +61,7 @@ def pods(namespace: str = NAMESPACE) -> list[Pod]:
                 ip=item["status"].get("podIP", ""),
                 node=item["spec"].get("nodeName", ""),
                 ready=conditions.get("Ready") == "True" and not item["metadata"].get("deletionTimestamp"),
+                image=item["spec"]["containers"][0]["image"],
             )
         )
     return found
@@ -102,8 +109,9 @@ class Deployment:
     stack: auto.Stack
     outputs: dict[str, Any]
 
-    def up(self, **config: str) -> auto.UpResult:
-        for key, value in config.items():
+    def up(self, config: Mapping[str, str] | None = None) -> auto.UpResult:
+        """`pulumi up` with the policy pack, after setting ``config`` (paths such as `validators.partition`)."""
+        for key, value in (config or {}).items():
             self.stack.set_config(key, auto.ConfigValue(value), path=True)
         result = self.stack.up(
             color="never", policy_packs=[POLICY_PACK], policy_pack_configs=[policy_config(STACK)], on_output=print
@@ -146,3 +154,189 @@ def deployment(cluster: list[dict[str, Any]], tmp_path_factory: pytest.TempPathF
 def commit(url: str, transaction_id: str, timeout: float = 30) -> tuple[int, Any]:
     body = {"id": transaction_id, "sender": "e2e", "recipient": "operator", "amount": 1}
     return http_json(url + "/api/v11/transactions", body, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    transaction_id: str
+    sent: float  # time.monotonic() when sent
+    seconds: float
+    status: int
+
+    @property
+    def committed(self) -> bool:
+        return self.status == 201
+
+
+@dataclass
+class Load:
+    """Transactions offered to ``url`` at ``rate`` a second from background threads, as a client would during a
+    fault or an upgrade: one connection per request (a client reconnecting finds the Service's current pods), no
+    retries, every outcome kept."""
+
+    url: str
+    name: str
+    rate: float = 10.0
+    timeout: float = 15.0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=int(self.rate * self.timeout) + 1)
+        self._thread = threading.Thread(target=self._offer, daemon=True)
+
+    def _send(self, transaction_id: str, due: float) -> None:
+        status, receipt = commit(self.url, transaction_id, timeout=self.timeout)
+        if status == 201 and not (isinstance(receipt, dict) and receipt.get("status") == "committed"):
+            status = -1  # a 201 that is not a commit receipt counts as a failure
+        with self._lock:
+            self.outcomes.append(Outcome(transaction_id, due, time.monotonic() - due, status))
+
+    def _offer(self) -> None:
+        started, index = time.monotonic(), 0
+        while not self._stop.is_set():
+            due = started + index / self.rate
+            if (wait := due - time.monotonic()) > 0:
+                self._stop.wait(wait)
+                continue
+            self._pool.submit(self._send, f"{self.name}-{index}", due)
+            index += 1
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._pool.shutdown(wait=True)
+
+    @property
+    def committed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.committed]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.committed]
+
+    def committed_after(self, moment: float) -> int:
+        return sum(1 for o in self.committed if o.sent >= moment)
+
+    def summary(self) -> str:
+        latencies = [o.seconds * 1000 for o in self.committed]
+        failures: dict[int, int] = {}
+        for outcome in self.failed:
+            failures[outcome.status] = failures.get(outcome.status, 0) + 1
+        return (
+            f"{len(self.outcomes)} offered at {self.rate:g}/s, {len(latencies)} committed, {len(self.failed)} failed"
+            f" {failures or ''}; p50 {percentile(latencies, 0.5):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms"
+        )
+
+
+def validators_info(validators: list[Pod] | None = None) -> dict[str, dict[str, Any]]:
+    """Each answering validator's `/api/v11/info` (role, revision, height, consensus), by pod name."""
+    found = {}
+    for pod in validators if validators is not None else [p for p in pods() if p.role == "validator" and p.ip]:
+        status, info = http_json(pod.url + "/api/v11/info")
+        if status == 200 and isinstance(info, dict) and "consensus" in info:
+            found[pod.name] = info
+    return found
+
+
+def await_leader(after_term: int = -1, timeout: float = 90) -> tuple[str, int]:
+    """The validator that leads a term above ``after_term`` once only one does: (pod name, term)."""
+    deadline = time.monotonic() + timeout
+    leaders: list[tuple[str, int]] = []
+    while time.monotonic() < deadline:
+        info = validators_info()
+        leaders = [(name, i["consensus"]["term"]) for name, i in info.items() if i["consensus"]["leader"]]
+        if len(leaders) == 1 and leaders[0][1] > after_term:
+            return leaders[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no single leader of a term above {after_term} within {timeout} s: {leaders}")
+
+
+def block_at(pod: Pod, height: int) -> dict[str, Any] | None:
+    status, blocks = http_json(f"{pod.url}/api/v11/blocks?after={height - 1}&limit=1", timeout=5)
+    return blocks[0] if status == 200 and isinstance(blocks, list) and blocks else None
+
+
+def agreement(timeout: float = 60) -> tuple[int, str]:
+    """The validators' ledgers agree: at the lowest head among them, every one holds the same block. Works under
+    load (the heads differ for a moment; the history up to the lowest must not). Returns (height, hash)."""
+    deadline = time.monotonic() + timeout
+    seen: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        validators = [p for p in pods() if p.role == "validator"]
+        heads = {}
+        for pod in validators:
+            status, block = http_json(pod.url + "/api/v11/blocks/latest", timeout=5) if pod.ready else (0, None)
+            if status == 200 and isinstance(block, dict):
+                heads[pod.name] = int(block["height"])
+        if validators and len(heads) == len(validators):
+            height = min(heads.values())
+            blocks = {pod.name: block_at(pod, height) for pod in validators}
+            seen = {name: block and block["hash"] for name, block in blocks.items()}
+            if None not in seen.values() and len(set(seen.values())) == 1:
+                return height, str(next(iter(seen.values())))
+        else:
+            seen = heads
+        time.sleep(1)
+    raise AssertionError(f"the validators do not agree within {timeout} s: {seen}")
+
+
+def ledger_transactions(pod: Pod) -> set[str]:
+    """Every transaction id in ``pod``'s ledger, read block by block."""
+    found: set[str] = set()
+    after = 0
+    while True:
+        status, blocks = http_json(f"{pod.url}/api/v11/blocks?after={after}&limit=1000", timeout=30)
+        assert status == 200 and isinstance(blocks, list), (pod.name, status)
+        if not blocks:
+            return found
+        found.update(t for block in blocks for t in block["transactionIds"])
+        after = int(blocks[-1]["height"])
+
+
+def derived_image(reference: str, tag: str, *instructions: str) -> str:
+    """An image made FROM ``reference`` with ``instructions`` added, pushed to the same repository as ``tag``
+    (by the project's BuildKit): its digest-pinned reference, as a release's would be."""
+    repository = reference.split("@", 1)[0]
+    with tempfile.TemporaryDirectory() as context:
+        (Path(context) / "Dockerfile").write_text("\n".join([f"FROM {reference}", *instructions]) + "\n")
+        metadata = Path(context) / "metadata.json"
+        result = subprocess.run(
+            [
+                BUILDX,
+                "build",
+                "--builder",
+                BUILDER,
+                "--progress=plain",
+                "--provenance=false",
+                "--metadata-file",
+                str(metadata),
+                "--output",
+                "type=registry",
+                "-t",
+                f"{repository}:{tag}",
+                context,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return f"{repository}@{json.loads(metadata.read_text())['containerimage.digest']}"
+
+
+def deployed_images(deployment: Deployment) -> dict[str, str]:
+    """Role -> the digest-pinned image the stack's last `up` deployed (its `deployedImages` output)."""
+    images = deployment.stack.outputs()["deployedImages"].value
+    assert sorted(images) == ["business", "slim", "validator"] and all("@sha256:" in i for i in images.values())
+    return dict(images)
+
+
+def references_config(images: Mapping[str, str]) -> dict[str, str]:
+    """The stack config that runs exactly ``images`` (what the pipeline promotes or rolls back to)."""
+    return {f"images.references.{role}": reference for role, reference in images.items()}

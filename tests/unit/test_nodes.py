@@ -10,7 +10,7 @@ import pytest
 from components.business import BusinessNodes, BusinessNodesArgs
 from components.metadata import StackMetadata
 from components.network import NodeNetwork, NodeNetworkArgs
-from components.pod import CONFIG_CHECKSUM_ANNOTATION, config_checksum
+from components.pod import CONFIG_CHECKSUM_ANNOTATION, DRAIN_SECONDS, config_checksum, workload_options
 from components.slim import SlimNodes, SlimNodesArgs
 from components.validators import ValidatorSet, ValidatorSetArgs, peers_setting, quorum
 from stack_config.schema import NodeResources
@@ -184,6 +184,9 @@ def test_every_node_pod_is_hardened_and_pinned(mocks: RecordingMocks) -> pulumi.
             assert {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
             assert node["livenessProbe"]["httpGet"]["path"] == "/q/health/live"
             assert node["startupProbe"]["httpGet"]["path"] == "/q/health/live"
+            # A stopping pod serves on while its endpoint leaves the Services, and within its grace period.
+            assert node["lifecycle"] == {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}}
+            assert pod["terminationGracePeriodSeconds"] > DRAIN_SECONDS
             settings = one(mocks, "kubernetes:core/v1:ConfigMap", f"{workload['metadata']['name']}-settings")
             annotations = workload["spec"]["template"]["metadata"]["annotations"]
             assert annotations[CONFIG_CHECKSUM_ANNOTATION] == config_checksum(settings["data"])
@@ -192,6 +195,14 @@ def test_every_node_pod_is_hardened_and_pinned(mocks: RecordingMocks) -> pulumi.
             assert account.inputs["automountServiceAccountToken"] is False
 
     return pulumi.Output.all(group.name, entry.name, followers.name).apply(verify)
+
+
+def test_up_waits_for_a_rollout_only_as_long_as_the_stack_allows() -> None:
+    parent = pulumi.ResourceOptions(protect=True)
+    opts = workload_options(parent, 150)
+    assert opts.custom_timeouts is not None
+    assert (opts.custom_timeouts.create, opts.custom_timeouts.update) == ("150s", "150s")
+    assert opts.protect is True and parent.custom_timeouts is None
 
 
 def test_a_settings_change_changes_the_checksum_that_rolls_the_pods() -> None:

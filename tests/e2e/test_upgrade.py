@@ -1,0 +1,82 @@
+"""Upgrades through `pulumi up`, as an operator runs them: a new validator image rolled one validator at a time by
+lowering the partition, the group checked after each step; a new business image rolled under load, every request
+answered.
+
+The new release is the deployed image with another revision (`AURIGRAPH_REVISION`, which `/api/v11/info` reports):
+a new digest, pushed to the stack's registry, as the pipeline would push it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.conftest import (
+    Deployment,
+    Load,
+    agreement,
+    await_pods_ready,
+    deployed_images,
+    derived_image,
+    references_config,
+    service_url,
+    validators_info,
+)
+
+
+def await_rolled(role: str, image: str, count: int, timeout: float = 300) -> None:
+    """Waits until ``count`` pods of ``role`` run ``image`` and every pod of the network is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = await_pods_ready()
+        if sum(1 for p in ready if p.role == role and p.image == image) == count:
+            return
+        time.sleep(2)
+    raise AssertionError(f"{count} {role} pods never ran {image}")
+
+
+def test_a_new_validator_image_rolls_one_validator_at_a_time_through_the_partition(deployment: Deployment) -> None:
+    ready = await_pods_ready()
+    validators = sorted((p for p in ready if p.role == "validator"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    current = deployed_images(deployment)
+    revision = f"e2e-upgrade-{int(time.time())}"
+    release = derived_image(current["validator"], revision, f"ENV AURIGRAPH_REVISION={revision}")
+    assert release != current["validator"]
+    config = references_config(current | {"validator": release})
+    steps = []
+    with Load(service_url("business"), f"upgrade-{revision}", rate=5) as load:
+        # The new template is applied with every validator held back; no pod changes.
+        deployment.up(config | {"validators.partition": str(len(validators))})
+        await_rolled("validator", release, 0)
+        height, _ = agreement()
+        for partition in range(len(validators) - 1, -1, -1):
+            started = time.monotonic()
+            deployment.up({"validators.partition": str(partition)})
+            await_rolled("validator", release, len(validators) - partition)
+            info = validators_info()
+            upgraded = {p.name for p in validators[partition:]}
+            assert {name for name, i in info.items() if i["revision"] == revision} == upgraded, info
+            new_height, head = agreement()
+            assert new_height > height, f"no block committed while validator-{partition} was upgraded"
+            steps.append(f"validator-{partition} in {time.monotonic() - started:.0f} s (height {new_height})")
+            height = new_height
+    assert deployed_images(deployment)["validator"] == release
+    assert not load.failed or len(load.failed) < len(load.outcomes) // 10, load.summary()
+    print(f"\nvalidators upgraded one at a time: {'; '.join(steps)}; all agree at {head[:16]}; load: {load.summary()}")
+
+
+def test_business_nodes_roll_under_load_without_a_failed_request(deployment: Deployment) -> None:
+    await_pods_ready()
+    current = deployed_images(deployment)
+    revision = f"e2e-business-{int(time.time())}"
+    release = derived_image(current["business"], revision, f"ENV AURIGRAPH_REVISION={revision}")
+    with Load(service_url("business"), f"roll-{revision}", rate=10) as load:
+        time.sleep(5)
+        started = time.monotonic()
+        deployment.up(references_config(current | {"business": release}))
+        replicas = sum(1 for p in await_pods_ready() if p.role == "business")
+        await_rolled("business", release, replicas)
+        rolled = time.monotonic() - started
+        time.sleep(5)
+    print(f"\nbusiness nodes rolled to {release} in {rolled:.0f} s under load: {load.summary()}")
+    assert load.outcomes and not load.failed, load.summary()
+    agreement()

@@ -17,6 +17,9 @@ ENVIRONMENT_LABEL = "aurigraph.io/environment"
 STACK_ANNOTATION = "aurigraph.io/pulumi-stack"
 PROJECT_ANNOTATION = "aurigraph.io/pulumi-project"
 
+# The role of a node object (validator, business, slim): what selectors, rules, dashboards and checks key on.
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
 
 @dataclass(frozen=True)
 class StackMetadata:
@@ -48,7 +51,7 @@ class StackMetadata:
         if name is not None:
             selector["app.kubernetes.io/name"] = name
         if component is not None:
-            selector["app.kubernetes.io/component"] = component
+            selector[COMPONENT_LABEL] = component
         return selector
 
     def annotations(self) -> dict[str, str]:

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.metadata import StackMetadata
+from components.metadata import COMPONENT_LABEL, StackMetadata
 from components.roles import ROLES
 
 MONITORING = Path(__file__).resolve().parent.parent / "monitoring"
@@ -41,8 +41,6 @@ def rule_groups() -> list[dict[str, Any]]:
 
 # How Prometheus scrapes every node: the ServiceMonitors' endpoint (and the live test's scrape config).
 SCRAPE = {"port": "http", "path": "/q/metrics", "interval": "15s"}
-# The label the rules and dashboards select nodes by, taken from the pod's component label.
-COMPONENT_LABEL = "app.kubernetes.io/component"
 
 
 @dataclass(frozen=True)

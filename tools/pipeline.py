@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from components.image import SourceRevision, build_arguments
+from components.metadata import COMPONENT_LABEL
 from components.pod import WORKLOAD_TYPES
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
-from tools import images, supply_chain, verify
-from tools.stack_ops import StackRun, cluster_problem
+from tools import images, supply_chain, verify, verify_cluster
+from tools.stack_ops import StackRun, cluster_problem, kubeconfig_path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where each run's result goes for the AurigraphPipelineFailing alert (monitoring/rules): a Pushgateway group per
@@ -130,16 +131,24 @@ def deploy(run: StackRun, references: dict[str, str]) -> None:
 
 
 def verification(run: StackRun) -> verify.Report:
-    rendered = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
-    if rendered.get("kubeconfig"):
-        raise PipelineError("verifying a stack applied to a cluster is not built yet: only rendered stacks")
-    directory = rendered.get("renderDirectory", f"build/manifests/{run.stack}")
-    report = verify.verify(run.stack, run.project / directory)
+    """The deployment checked: on its cluster where the stack applies to one, else its rendered manifests run as
+    containers."""
+    target = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
+    kubeconfig = kubeconfig_path(run.project, run.stack)
+    try:
+        if kubeconfig is not None:
+            namespace = run.stack_file().get("config", {}).get(f"{PROJECT}:namespace") or "aurigraph"
+            report = verify_cluster.verify(
+                run.stack, verify_cluster.Target(kubeconfig, target.get("context"), str(namespace))
+            )
+        else:
+            report = verify.verify(
+                run.stack, run.project / target.get("renderDirectory", f"build/manifests/{run.stack}")
+            )
+    except verify.VerifyError as error:
+        raise PipelineError(str(error)) from None
     print(verify.describe(report), flush=True)
     return report
-
-
-ROLE_LABEL = "app.kubernetes.io/component"
 
 
 def workload_images(steps: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -150,7 +159,7 @@ def workload_images(steps: list[dict[str, Any]]) -> dict[str, set[str]]:
         if step.get("op") == "delete" or state.get("type") not in WORKLOAD_TYPES:
             continue
         template = (state.get("inputs") or {}).get("spec", {}).get("template", {})
-        role = template.get("metadata", {}).get("labels", {}).get(ROLE_LABEL, state.get("urn", "?"))
+        role = template.get("metadata", {}).get("labels", {}).get(COMPONENT_LABEL, state.get("urn", "?"))
         spec = template.get("spec", {})
         containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
         found.setdefault(role, set()).update(str(container.get("image")) for container in containers)

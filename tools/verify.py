@@ -24,14 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
+from components.metadata import COMPONENT_LABEL
 from components.roles import HTTP_PORT
 from stack_config.kinds import cpu_millicores, memory_bytes
 from tools.devnet import http_json as http
@@ -61,6 +62,22 @@ class Pod:
     user: str | None
     container: str = ""
     url: str = ""
+
+    def call(self, path: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]:
+        return http(self.url + path, body, timeout=timeout)
+
+
+class Endpoint(Protocol):
+    """What the smoke and agreement checks ask: a node's HTTP API (a container here, a pod or Service through the
+    cluster's API server in tools/verify_cluster.py)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    def call(self, path: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]: ...
 
 
 @dataclass
@@ -144,7 +161,7 @@ def _pod(
     template = workload["spec"]["template"]
     spec = template["spec"]
     (container,) = spec["containers"]
-    role = template["metadata"]["labels"].get("app.kubernetes.io/component", workload["metadata"]["name"])
+    role = template["metadata"]["labels"].get(COMPONENT_LABEL, workload["metadata"]["name"])
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         env.update(config_maps[source["configMapRef"]["name"]].get("data", {}))
@@ -261,27 +278,27 @@ def check_health(pods: list[Pod], report: Report) -> None:
         report.unhealthy[name] = f"not ready after {tries}: {state.stdout.strip()}"
 
 
-def smoke(pods: list[Pod], report: Report) -> None:
+def smoke(pods: Sequence[Endpoint], report: Report) -> None:
     business = [pod for pod in pods if pod.role == "business"]
     run = f"smoke-{int(time.time())}"
     for n in range(SMOKE_TRANSACTIONS):
         pod = business[n % len(business)]
         body = {"id": f"{run}-{n}", "sender": "pipeline", "recipient": "verifier", "amount": 1}
-        status, answer = http(pod.url + "/api/v11/transactions", body, timeout=30)
+        status, answer = pod.call("/api/v11/transactions", body, timeout=30)
         if status == 201 and isinstance(answer, dict) and answer.get("status") == "committed":
             report.smoke_committed += 1
         else:
             report.smoke_failed.append(f"{body['id']} via {pod.name}: HTTP {status}")
 
 
-def agreement(pods: list[Pod], report: Report) -> bool:
+def agreement(pods: Sequence[Endpoint], report: Report) -> bool:
     """The validators and the slim nodes report the same newest block (they may need a moment to settle)."""
     watched = [pod for pod in pods if pod.role in ("validator", "slim")]
     heads: dict[str, tuple[int, str]] = {}
     for _ in range(60):
         heads = {}
         for pod in watched:
-            status, block = http(pod.url + "/api/v11/blocks/latest")
+            status, block = pod.call("/api/v11/blocks/latest", timeout=5)
             if status == 200 and isinstance(block, dict):
                 heads[pod.name] = (int(block["height"]), str(block["hash"]))
         if len(heads) == len(watched) and len(set(heads.values())) == 1:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
+from components.metadata import COMPONENT_LABEL
 from components.roles import HTTP_PORT as PORT
 from tests.integration.conftest import POLICY_PACK, ROOT, local_env, policy_config, project_copy
 from tools.cluster import KUBECONFIG, KUBECTL, kubectl
@@ -57,7 +58,7 @@ def pods(namespace: str = NAMESPACE) -> list[Pod]:
         found.append(
             Pod(
                 name=item["metadata"]["name"],
-                role=item["metadata"]["labels"].get("app.kubernetes.io/component", ""),
+                role=item["metadata"]["labels"].get(COMPONENT_LABEL, ""),
                 ip=item["status"].get("podIP", ""),
                 node=item["spec"].get("nodeName", ""),
                 ready=conditions.get("Ready") == "True" and not item["metadata"].get("deletionTimestamp"),
@@ -80,7 +81,7 @@ def desired_pods(namespace: str = NAMESPACE) -> dict[str, int]:
     desired: dict[str, int] = {}
     for kind in ("statefulsets", "deployments", "daemonsets"):
         for item in kubectl_json("-n", namespace, "get", kind)["items"]:
-            role = item["metadata"]["labels"].get("app.kubernetes.io/component", "")
+            role = item["metadata"]["labels"].get(COMPONENT_LABEL, "")
             count = (
                 item["status"].get("desiredNumberScheduled", 0) if kind == "daemonsets" else item["spec"]["replicas"]
             )

@@ -1,7 +1,8 @@
-"""A failed release: images that never become ready are deployed with `pulumi up`; the update fails within the
-stack's rollout timeout (kubernetes.rolloutTimeoutSeconds) instead of hanging, the network keeps serving on what
-was running, and `pulumi up` with the last good digests (the stack tags a verified pipeline run records) brings it
-back, with the ledger intact.
+"""A failed release, through the pipeline's own code: its `up` stage deploys images that never become ready; the
+update fails within the stack's rollout timeout (kubernetes.rolloutTimeoutSeconds) instead of hanging; the network
+keeps serving on what was running; the pipeline rolls back with `pulumi up` to the last verified digests (the stack
+tags a verified run records) and verifies the rollback on the cluster (tools/verify_cluster.py); the ledger is
+intact.
 
 The broken release is each deployed image with a bad default baked in (`AURIGRAPH_REQUEST_BYTES_MAX` not a
 number): the node refuses its configuration at start, as a release with a broken setting would.
@@ -9,13 +10,14 @@ number): the node refuses its configuration at start, as a release with a broken
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
-from pulumi import automation as auto
 
 from components.roles import ROLES
 from tests.e2e.conftest import (
+    STACK,
     Deployment,
     Load,
     agreement,
@@ -24,49 +26,67 @@ from tests.e2e.conftest import (
     derived_image,
     ledger_transactions,
     pods,
-    references_config,
     service_url,
 )
-from tools.stack_ops import VERIFIED_TAG
+from tools import pipeline, verify
+from tools.stack_ops import StackRun
 
 
 def test_a_release_that_never_becomes_ready_is_detected_and_rolled_back_to_the_last_good_digests(
-    deployment: Deployment,
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name, value in deployment.env.items():  # the CLI's environment for the pipeline's own runs
+        monkeypatch.setenv(name, value)
+    run = StackRun(deployment.project, STACK)
     ready = await_pods_ready()
     good = deployed_images(deployment)
-    for role, reference in good.items():  # what a verified pipeline run records
-        deployment.stack.set_tag(f"{VERIFIED_TAG}{role}", reference)
+    run.record_verified(good)  # as a verified pipeline run records them
     validator = next(p for p in ready if p.role == "validator")
     before = ledger_transactions(validator)
     height_before, _ = agreement()
     tag = f"e2e-broken-{int(time.time())}"
     broken = {role: derived_image(good[role], tag, "ENV AURIGRAPH_REQUEST_BYTES_MAX=not-a-number") for role in ROLES}
 
-    with Load(service_url("business"), tag, rate=5) as load:
-        started = time.monotonic()
-        with pytest.raises(auto.CommandError) as failure:
-            deployment.up(references_config(broken))
-        detected = time.monotonic() - started
-        # Still serving on what ran before: the business nodes' old pods stay until new ones are ready, and at most
-        # one validator (a minority) and one slim node took the broken image.
-        running = pods()
-        on_broken = [p.name for p in running if p.image in broken.values()]
-        assert not any(p.ready for p in running if p.image in broken.values()), on_broken
-        assert load.committed_after(started + detected - 30) > 0, f"no commit during the failed release: {load}"
+    # What ran on the broken images while the release was out, and whether any of it ever became ready.
+    on_broken: set[str] = set()
+    broken_ready: set[str] = set()
+    done = threading.Event()
 
-        recorded = {
-            name.removeprefix(VERIFIED_TAG): value
-            for name, value in deployment.stack.list_tags().items()
-            if name.startswith(VERIFIED_TAG)
-        }
-        assert recorded == good
-        rolling_back = time.monotonic()
-        deployment.up(references_config(recorded))
-        healthy_pods = await_pods_ready()
-        healthy = time.monotonic() - rolling_back
-        time.sleep(3)
+    def watch() -> None:
+        while not done.is_set():
+            for pod in pods():
+                if pod.image in broken.values():
+                    on_broken.add(pod.name)
+                    if pod.ready:
+                        broken_ready.add(pod.name)
+            time.sleep(1)
 
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    state = pipeline.Run(STACK)
+    try:
+        with Load(service_url("business"), tag, rate=5) as load:
+            started = time.monotonic()
+            pipeline.guarded(run, state, lambda: state.timed("up", lambda: pipeline.deploy(run, broken)))
+            time.sleep(3)
+    finally:
+        done.set()
+        watcher.join()
+    print(pipeline.report(state))
+
+    stages = {stage.name: stage for stage in state.stages}
+    assert list(stages) == ["up", "rollback", "verify rollback"], state.stages
+    assert not stages["up"].passed and stages["rollback"].passed and stages["verify rollback"].passed
+    assert state.rolled_back_to == good
+    assert state.rollback_verification is not None and state.rollback_verification.verified, verify.describe(
+        state.rollback_verification or verify.Report(STACK)
+    )
+    # The release reached the cluster and none of it became ready; the network served throughout.
+    assert on_broken and not broken_ready, (on_broken, broken_ready)
+    detected = stages["up"].seconds
+    assert load.committed_after(started + detected / 2) > 0, f"no commit during the failed release: {load.summary()}"
+
+    healthy_pods = await_pods_ready()
     assert deployed_images(deployment) == good
     assert {p.image for p in healthy_pods} == set(good.values())
     height, head = agreement()
@@ -75,8 +95,10 @@ def test_a_release_that_never_becomes_ready_is_detected_and_rolled_back_to_the_l
     after = ledger_transactions(validator)
     assert before <= after, f"{len(before - after)} transactions from before the release are gone"
     assert {o.transaction_id for o in load.committed} <= after
+    healthy = stages["rollback"].seconds + stages["verify rollback"].seconds
     print(
-        f"\nbroken release on {', '.join(sorted(on_broken))}: `up` failed after {detected:.0f} s "
-        f"({str(failure.value).strip().splitlines()[-1][:160]}); rolled back to the last good digests and every pod "
-        f"ready {healthy:.0f} s later; ledger intact at height {height} ({head[:16]}); load: {load.summary()}"
+        f"\nbroken release on {', '.join(sorted(on_broken))}: `up` failed after {detected:.0f} s; rolled back to the "
+        f"last verified digests and verified {healthy:.0f} s later (rollback {stages['rollback'].seconds:.0f} s, "
+        f"verification {stages['verify rollback'].seconds:.0f} s); ledger intact at height {height} ({head[:16]}); "
+        f"load: {load.summary()}"
     )

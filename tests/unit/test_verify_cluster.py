@@ -1,0 +1,90 @@
+"""The cluster verification's reading of pods and of kubectl's answers, on fixed objects (the e2e suite runs it on a
+real cluster: tests/e2e/test_failed_release.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools import verify_cluster
+from tools.verify import Report
+from tools.verify_cluster import STATUS_LINE, Target, rollout, why_not_ready
+
+GOOD = "registry.example.invalid/aurigraph/business@sha256:" + "a" * 64
+BROKEN = "registry.example.invalid/aurigraph/business@sha256:" + "b" * 64
+
+
+def pod(
+    name: str, image: str, ready: bool, waiting: dict[str, str] | None = None, role: str = "business"
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/component": role}},
+        "spec": {"containers": [{"name": "node", "image": image}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [{"restartCount": 4, "state": {"waiting": waiting} if waiting else {"running": {}}}],
+        },
+    }
+
+
+class FixedTarget(Target):
+    def __init__(self, objects: dict[str, list[dict[str, Any]]]) -> None:
+        super().__init__(Path("kubeconfig"), None, "aurigraph")
+        object.__setattr__(self, "fixed", objects)
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        return list(self.fixed.get(kind, []))  # type: ignore[attr-defined]
+
+
+def test_a_pod_counts_only_when_ready_on_the_current_image() -> None:
+    assert why_not_ready(pod("b-1", GOOD, True), GOOD) == ""
+    assert why_not_ready(pod("b-1", GOOD, True), BROKEN) == f"still runs {GOOD}"
+    crashing = pod("b-2", BROKEN, False, {"reason": "CrashLoopBackOff", "message": "back-off 40s\nrestarting"})
+    assert why_not_ready(crashing, BROKEN) == "CrashLoopBackOff (restarts 4): back-off 40s"
+    assert why_not_ready(pod("b-3", GOOD, False), GOOD) == "Running, not ready"
+    terminating = pod("b-4", GOOD, True)
+    terminating["metadata"]["deletionTimestamp"] = "2026-12-04T00:00:00Z"
+    assert why_not_ready(terminating, GOOD) == "terminating"
+
+
+def test_a_workload_short_of_pods_is_reported_even_when_every_pod_it_has_is_fine() -> None:
+    target = FixedTarget({"pods": [pod("b-1", GOOD, True), pod("other", GOOD, True, role="unrelated")]})
+    problems, pods = rollout(target, {"business": (GOOD, 2)})
+    assert [p["metadata"]["name"] for p in pods] == ["b-1"]
+    assert problems == {"b-1": "", "business (1 of 2 pods)": "missing pods"}
+
+
+def test_health_gives_up_after_its_tries_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_cluster, "HEALTH_TIMEOUT_SECONDS", 0.01)
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    crashing = pod("b-2", BROKEN, False, {"reason": "CrashLoopBackOff"})
+    workload = {
+        "metadata": {"name": "business", "labels": {"app.kubernetes.io/component": "business"}},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"image": BROKEN}]}}},
+        "status": {},
+    }
+    report = Report("kind")
+    verify_cluster.check_health(FixedTarget({"deployments": [workload], "pods": [crashing]}), report)
+    assert report.unhealthy["b-2"] == "not ready after 3 tries of 0.01 s: CrashLoopBackOff (restarts 4)"
+    assert not report.healthy
+
+
+def test_the_answer_status_is_read_from_kubectl_request_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = (
+        "I1204 round_trippers.go:632] "
+        "POST https://127.0.0.1:6443/api/v1/namespaces/aurigraph/services/business:http/proxy/api/v11/transactions"
+        " 201 Created in 31 milliseconds\n"
+    )
+    assert STATUS_LINE.findall(log) == ["201"]
+
+    def kubectl(self: Target, *arguments: str, stdin: str | None = None, timeout: float = 60) -> Any:
+        assert arguments[:3] == ("-v=6", "create", "--raw") and stdin == '{"id": "t"}'
+        return subprocess.CompletedProcess([], 0, '{"status": "committed"}', log)
+
+    monkeypatch.setattr(Target, "kubectl", kubectl)
+    assert Target(Path("k"), None, "aurigraph").call("/x", {"id": "t"}) == (201, {"status": "committed"})

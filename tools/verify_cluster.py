@@ -1,0 +1,203 @@
+"""The pipeline's verification of a stack applied to a cluster (one whose config names a kubeconfig): the same
+checks `tools/verify.py` makes on a rendered stack, asked of the running deployment.
+
+- **health**: every node workload has all the pods it wants, each ready and running the workload's current image,
+  within three tries of 30 s; a pod that is not says why (its container's waiting reason, e.g. CrashLoopBackOff);
+- **smoke**: transactions committed through the business Service;
+- **agreement**: every validator and slim pod reports the same newest block.
+
+The nodes are reached through the cluster's API server (its proxy to pods and Services), with `kubectl` and the
+stack's kubeconfig: this works from wherever `pulumi up` ran, with no route into the cluster. The answers' HTTP
+statuses are read from kubectl's request log (`-v=6`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.metadata import COMPONENT_LABEL
+from components.pod import WORKLOAD_TYPES
+from components.roles import HTTP_PORT
+from tools.verify import HEALTH_TIMEOUT_SECONDS, HEALTH_TRIES, Report, VerifyError, agreement, smoke
+
+KINDS = [kind.rsplit(":", 1)[1].lower() + "s" for kind in WORKLOAD_TYPES]  # statefulsets, deployments, daemonsets
+# kubectl -v=6 logs each request as `POST https://.../proxy/api/v11/transactions 201 Created in 31 milliseconds`.
+STATUS_LINE = re.compile(r"\b(?:GET|POST) \S+ (\d{3})\b")
+
+
+def kubectl_program() -> str:
+    """$KUBECTL, else `kubectl` on PATH, else the one `make k8s-up` installs."""
+    from tools.cluster import KUBECTL
+
+    found = os.environ.get("KUBECTL") or shutil.which("kubectl") or (str(KUBECTL) if KUBECTL.exists() else None)
+    if not found:
+        raise VerifyError("verifying a cluster needs kubectl: put it on PATH or name it in $KUBECTL")
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    """The cluster and namespace a stack deploys to."""
+
+    kubeconfig: Path
+    context: str | None
+    namespace: str
+
+    def kubectl(
+        self, *arguments: str, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        command = [kubectl_program(), "--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            command += ["--context", self.context]
+        return subprocess.run(
+            [*command, *arguments], input=stdin, capture_output=True, text=True, check=False, timeout=timeout
+        )
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        result = self.kubectl("-n", self.namespace, "get", kind, "-o", "json")
+        if result.returncode != 0:
+            raise VerifyError(f"cannot list {kind} in {self.namespace}: {result.stderr.strip()}")
+        items: list[dict[str, Any]] = json.loads(result.stdout)["items"]
+        return items
+
+    def call(self, path: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]:
+        """GETs (POSTs ``body`` to) an API server path: the status the node answered and its parsed body; 0 when
+        nothing answered."""
+        seconds = max(int(timeout), 1)
+        if body is None:
+            arguments = ["get", "--raw", path, f"--request-timeout={seconds}s"]
+        else:
+            arguments = ["create", "--raw", path, "-f", "-", f"--request-timeout={seconds}s"]
+        try:
+            result = self.kubectl(
+                "-v=6", *arguments, stdin=None if body is None else json.dumps(body), timeout=timeout + 10
+            )
+        except subprocess.TimeoutExpired:
+            return 0, None
+        statuses = STATUS_LINE.findall(result.stderr)
+        status = int(statuses[-1]) if statuses else 0
+        try:
+            return status, json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else None
+        except ValueError:
+            return status, None
+
+
+@dataclass(frozen=True)
+class ProxiedNode:
+    """A pod's (or a Service's) HTTP API through the API server's proxy."""
+
+    name: str
+    role: str
+    target: Target
+    proxy: str  # e.g. /api/v1/namespaces/aurigraph/pods/validator-0:9003/proxy
+
+    def call(self, path: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]:
+        return self.target.call(self.proxy + path, body, timeout)
+
+
+def pod_node(target: Target, pod: dict[str, Any]) -> ProxiedNode:
+    name = pod["metadata"]["name"]
+    role = pod["metadata"]["labels"].get(COMPONENT_LABEL, "")
+    return ProxiedNode(name, role, target, f"/api/v1/namespaces/{target.namespace}/pods/{name}:{HTTP_PORT}/proxy")
+
+
+def service_node(target: Target, name: str) -> ProxiedNode:
+    return ProxiedNode(
+        f"service/{name}", name, target, f"/api/v1/namespaces/{target.namespace}/services/{name}:http/proxy"
+    )
+
+
+def workload_images(target: Target) -> dict[str, tuple[str, int]]:
+    """Role -> (the image its workload's template runs, how many pods it wants now)."""
+    found = {}
+    for kind in KINDS:
+        for workload in target.objects(kind):
+            role = workload["metadata"]["labels"].get(COMPONENT_LABEL, workload["metadata"]["name"])
+            image = workload["spec"]["template"]["spec"]["containers"][0]["image"]
+            wanted = (
+                workload["status"].get("desiredNumberScheduled", 0)
+                if kind == "daemonsets"
+                else workload["spec"].get("replicas", 1)
+            )
+            found[role] = (image, int(wanted))
+    return found
+
+
+def why_not_ready(pod: dict[str, Any], image: str) -> str:
+    """One line on what keeps ``pod`` from counting as rolled out."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return "terminating"
+    container = pod["spec"]["containers"][0]
+    if container["image"] != image:
+        return f"still runs {container['image']}"
+    for status in pod["status"].get("containerStatuses", []):
+        waiting = (status.get("state") or {}).get("waiting")
+        if waiting:
+            message = (waiting.get("message") or "").strip().splitlines()
+            return f"{waiting.get('reason', 'waiting')} (restarts {status.get('restartCount', 0)})" + (
+                f": {message[0][:160]}" if message else ""
+            )
+    conditions = {c["type"]: c for c in pod["status"].get("conditions", [])}
+    if conditions.get("Ready", {}).get("status") == "True":
+        return ""
+    return f"{pod['status'].get('phase', 'Unknown')}, not ready"
+
+
+def rollout(target: Target, images: dict[str, tuple[str, int]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Pod -> why it does not count yet ('' when it does), and the pods of the node workloads, now."""
+    pods = [p for p in target.objects("pods") if p["metadata"]["labels"].get(COMPONENT_LABEL) in images]
+    problems = {}
+    for pod in pods:
+        image, _ = images[pod["metadata"]["labels"][COMPONENT_LABEL]]
+        problems[pod["metadata"]["name"]] = why_not_ready(pod, image)
+    for role, (_, wanted) in images.items():
+        counted = sum(
+            1 for p in pods if p["metadata"]["labels"][COMPONENT_LABEL] == role and not problems[p["metadata"]["name"]]
+        )
+        if counted < wanted:
+            problems.setdefault(f"{role} ({counted} of {wanted} pods)", "missing pods")
+    return problems, pods
+
+
+def check_health(target: Target, report: Report) -> list[dict[str, Any]]:
+    """Three tries of 30 s for every workload to have all its pods ready on its current image."""
+    started = time.monotonic()
+    images = workload_images(target)
+    problems: dict[str, str] = {}
+    pods: list[dict[str, Any]] = []
+    for attempt in range(1, HEALTH_TRIES + 1):
+        deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            problems, pods = rollout(target, images)
+            for name, problem in problems.items():
+                if not problem and name not in report.healthy:
+                    report.healthy[name] = round(time.monotonic() - started, 1)
+            if not any(problems.values()):
+                return pods
+            time.sleep(2)
+        waiting = ", ".join(f"{name}: {why}" for name, why in sorted(problems.items()) if why)
+        print(f"verify: health try {attempt} of {HEALTH_TRIES}: not ready yet: {waiting}", flush=True)
+    tries = f"{HEALTH_TRIES} tries of {HEALTH_TIMEOUT_SECONDS} s"
+    report.unhealthy = {name: f"not ready after {tries}: {why}" for name, why in problems.items() if why}
+    return pods
+
+
+def verify(stack: str, target: Target) -> Report:
+    images = workload_images(target)
+    if not images:
+        raise VerifyError(f"no node workloads in namespace {target.namespace}: has stack {stack} been deployed?")
+    report = Report(stack=stack, images={role: image for role, (image, _) in images.items()})
+    pods = check_health(target, report)
+    if not report.unhealthy:
+        smoke([service_node(target, "business")], report)
+        agreed = agreement([pod_node(target, pod) for pod in pods], report)
+        report.verified = agreed and not report.smoke_failed
+    return report

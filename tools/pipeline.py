@@ -47,7 +47,7 @@ from components.pod import WORKLOAD_TYPES
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
 from tools import images, supply_chain, verify, verify_cluster
-from tools.stack_ops import StackRun, cluster_problem, kubeconfig_path
+from tools.stack_ops import StackRun, cluster_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where each run's result goes for the AurigraphPipelineFailing alert (monitoring/rules): a Pushgateway group per
@@ -133,18 +133,14 @@ def deploy(run: StackRun, references: dict[str, str]) -> None:
 def verification(run: StackRun) -> verify.Report:
     """The deployment checked: on its cluster where the stack applies to one, else its rendered manifests run as
     containers."""
-    target = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
-    kubeconfig = kubeconfig_path(run.project, run.stack)
     try:
-        if kubeconfig is not None:
-            namespace = run.stack_file().get("config", {}).get(f"{PROJECT}:namespace") or "aurigraph"
-            report = verify_cluster.verify(
-                run.stack, verify_cluster.Target(kubeconfig, target.get("context"), str(namespace))
-            )
+        target = verify_cluster.target_of(run.project, run.stack)
+        if target is not None:
+            report = verify_cluster.verify(run.stack, target)
         else:
-            report = verify.verify(
-                run.stack, run.project / target.get("renderDirectory", f"build/manifests/{run.stack}")
-            )
+            rendered = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
+            directory = rendered.get("renderDirectory", f"build/manifests/{run.stack}")
+            report = verify.verify(run.stack, run.project / directory)
     except verify.VerifyError as error:
         raise PipelineError(str(error)) from None
     print(verify.describe(report), flush=True)

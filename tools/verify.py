@@ -325,6 +325,15 @@ def verify(stack: str, manifests: Path, keep: bool = False) -> Report:
     return report
 
 
+def verify_stack(stack: str, manifests: Path, keep: bool = False) -> Report:
+    """A stack applied to a cluster (its config names a kubeconfig) is checked there (tools/verify_cluster.py);
+    a rendered one as containers from ``manifests``."""
+    from tools import verify_cluster  # it builds on this module
+
+    target = verify_cluster.target_of(ROOT, stack)
+    return verify(stack, manifests, keep) if target is None else verify_cluster.verify(stack, target)
+
+
 def describe(report: Report) -> str:
     lines = [f"verify {report.stack}: {'VERIFIED' if report.verified else 'FAILED'}"]
     for role, image in sorted(report.images.items()):
@@ -352,7 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifests = args.manifests or ROOT / "build" / "manifests" / args.stack
     try:
-        report = verify(args.stack, manifests, args.keep)
+        report = (
+            verify_stack(args.stack, manifests, args.keep)
+            if args.manifests is None
+            else verify(args.stack, manifests, args.keep)
+        )
     except VerifyError as error:
         print(f"verify: {error}", file=sys.stderr)
         return 2

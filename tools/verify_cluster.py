@@ -26,6 +26,7 @@ from typing import Any
 from components.metadata import COMPONENT_LABEL
 from components.pod import WORKLOAD_TYPES
 from components.roles import HTTP_PORT
+from stack_config.loader import load, read_stack_file
 from tools.verify import HEALTH_TIMEOUT_SECONDS, HEALTH_TRIES, Report, VerifyError, agreement, smoke
 
 KINDS = [kind.rsplit(":", 1)[1].lower() + "s" for kind in WORKLOAD_TYPES]  # statefulsets, deployments, daemonsets
@@ -101,6 +102,15 @@ class ProxiedNode:
 
     def call(self, path: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]:
         return self.target.call(self.proxy + path, body, timeout)
+
+
+def target_of(project: Path, stack: str) -> Target | None:
+    """Where a stack applies its objects, from its stack file (None for a rendered stack)."""
+    config = load(read_stack_file(project, stack), stack)
+    if config.kubernetes.kubeconfig is None:
+        return None
+    kubeconfig = project / Path(config.kubernetes.kubeconfig).expanduser()
+    return Target(kubeconfig, config.kubernetes.context, config.namespace)
 
 
 def pod_node(target: Target, pod: dict[str, Any]) -> ProxiedNode:

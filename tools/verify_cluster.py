@@ -30,15 +30,16 @@ from stack_config.loader import load, read_stack_file
 from tools.verify import HEALTH_TIMEOUT_SECONDS, HEALTH_TRIES, Report, VerifyError, agreement, smoke
 
 KINDS = [kind.rsplit(":", 1)[1].lower() + "s" for kind in WORKLOAD_TYPES]  # statefulsets, deployments, daemonsets
-# kubectl -v=6 logs each request as `POST https://.../proxy/api/v11/transactions 201 Created in 31 milliseconds`.
-STATUS_LINE = re.compile(r"\b(?:GET|POST) \S+ (\d{3})\b")
+# kubectl -v=6 logs each answer: `"Response" verb="POST" url="https://..." status="201 Created" milliseconds=31`
+# (older releases: `POST https://... 201 Created in 31 milliseconds`).
+STATUS_LINE = re.compile(r'(?:\bstatus="|\b(?:GET|POST) \S+ )(\d{3})\b')
 
 
 def kubectl_program() -> str:
-    """$KUBECTL, else `kubectl` on PATH, else the one `make k8s-up` installs."""
+    """$KUBECTL, else the one `make kind-image` builds (the kind cluster's release), else `kubectl` on PATH."""
     from tools.cluster import KUBECTL
 
-    found = os.environ.get("KUBECTL") or shutil.which("kubectl") or (str(KUBECTL) if KUBECTL.exists() else None)
+    found = os.environ.get("KUBECTL") or (str(KUBECTL) if KUBECTL.exists() else None) or shutil.which("kubectl")
     if not found:
         raise VerifyError("verifying a cluster needs kubectl: put it on PATH or name it in $KUBECTL")
     return found

@@ -81,6 +81,11 @@ def test_the_answer_status_is_read_from_kubectl_request_log(monkeypatch: pytest.
         " 201 Created in 31 milliseconds\n"
     )
     assert STATUS_LINE.findall(log) == ["201"]
+    structured = (
+        'I1204 round_trippers.go:632] "Response" verb="GET" url="https://127.0.0.1:6443/x"'
+        ' status="503 Service Unavailable" milliseconds=3'
+    )
+    assert STATUS_LINE.findall(structured) == ["503"]
 
     def kubectl(self: Target, *arguments: str, stdin: str | None = None, timeout: float = 60) -> Any:
         assert arguments[:3] == ("-v=6", "create", "--raw") and stdin == '{"id": "t"}'

@@ -15,6 +15,7 @@
 # (programs.sh, the long part: its key hashes that script, versions.env, the modules and the Go version), and
 # kind/<key> the node image as a docker archive with the kind CLI and kubectl (its key hashes every input, the
 # programs' key among them). A cached run only loads; changing an image or a manifest rebuilds only the images.
+# `build.sh --programs-only` makes only the programs' entry (no Docker needed).
 # Environment: DOCKER (client, default /usr/bin/docker), AURIGRAPH_CACHE, AURIGRAPH_KIND_UPDATE_LOCK=1 (accept
 # other Debian package versions than packages.lock and rewrite it).
 set -euo pipefail
@@ -30,14 +31,41 @@ out=$root/.tools/kind/bin
 say() { printf 'kind-image: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
 
-"$docker_cli" info >/dev/null 2>&1 || fail "no Docker engine answers: make docker-engine first"
 command -v go >/dev/null || fail "Go is required and was not found on PATH"
-bases_key=$("$docker_cli" image inspect --format '{{index .Config.Labels "io.aurigraph.bases.key"}}' "$DEBIAN_IMAGE" \
-  2>/dev/null) || fail "$DEBIAN_IMAGE is missing: make bases first"
-
 programs_key=$( { cat "$here/programs.sh" "$here/versions.env"; find "$here/modules" -type f | LC_ALL=C sort \
   | xargs cat; go env GOVERSION; } | sha256sum | cut -c1-16)
 programs=$(cache_root)/kind-programs/$programs_key
+
+# The programs into their cache entry, once: a second run (CI starts one early in the background, `--programs-only`)
+# waits for the first and then finds the entry.
+build_programs() {
+  mkdir -p "$(dirname "$programs")"
+  exec 9>"$(dirname "$programs")/.lock"
+  flock 9
+  if [ ! -f "$programs/complete" ]; then
+    rm -rf "$programs.partial"
+    local programs_started
+    programs_started=$(date +%s)
+    "$here/programs.sh" "$programs.partial/bin"
+    echo "$(( $(date +%s) - programs_started ))" > "$programs.partial/build-seconds"
+    rm -rf "$programs" && mv "$programs.partial" "$programs"
+    touch "$programs/complete"
+    say "programs built in $(cat "$programs/build-seconds") s into $programs"
+  else
+    say "programs from $programs"
+  fi
+  flock -u 9
+  cache_prune kind-programs "$programs_key"
+}
+if [ "${1:-}" = "--programs-only" ]; then
+  build_programs
+  exit 0
+fi
+
+"$docker_cli" info >/dev/null 2>&1 || fail "no Docker engine answers: make docker-engine first"
+bases_key=$("$docker_cli" image inspect --format '{{index .Config.Labels "io.aurigraph.bases.key"}}' "$DEBIAN_IMAGE" \
+  2>/dev/null) || fail "$DEBIAN_IMAGE is missing: make bases first"
+
 inputs_key() {
   { cat "$here/build.sh" "$here/versions.env" "$here/packages.lock" "$here"/images/Dockerfile.* \
       "$here"/manifests/*.in; echo "$programs_key $bases_key"; } | sha256sum | cut -c1-16
@@ -84,18 +112,7 @@ mkdir -p "$partial/bin" "$work/context/bin"
 bin=$work/context/bin
 
 # --- Programs ----------------------------------------------------------------------------------------------------
-if [ ! -f "$programs/complete" ]; then
-  rm -rf "$programs.partial"
-  programs_started=$(date +%s)
-  "$here/programs.sh" "$programs.partial/bin"
-  echo "$(( $(date +%s) - programs_started ))" > "$programs.partial/build-seconds"
-  rm -rf "$programs" && mv "$programs.partial" "$programs"
-  touch "$programs/complete"
-  say "programs built in $(cat "$programs/build-seconds") s into $programs"
-else
-  say "programs from $programs"
-fi
-cache_prune kind-programs "$programs_key"
+build_programs
 cache_install "$programs/bin" "$bin"
 module_dir() { (cd "$here/modules/$1" && GOFLAGS=-mod=readonly GOSUMDB=off GOTOOLCHAIN=local go mod download -json "$2" \
   | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'); }

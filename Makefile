@@ -136,7 +136,8 @@ k8s-up: venv build-env kind-image ## A local Kubernetes cluster (1 control plane
 
 .PHONY: e2e
 e2e: setup build-env k8s-up ## The end-to-end suite on the cluster: the kind stack up, faults, upgrades, a failed release rolled back
-	$(PYTHON) -m pytest tests/e2e
+	status=0; $(PYTHON) -m pytest tests/e2e || status=$$?; \
+	  echo "== e2e: what was measured (build/e2e/report.txt)"; cat build/e2e/report.txt 2>/dev/null || true; exit $$status
 
 .PHONY: k8s-down
 k8s-down: venv ## Delete the local Kubernetes cluster

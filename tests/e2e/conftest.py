@@ -31,6 +31,21 @@ from tools.images import BUILDER, BUILDX
 
 STACK = "kind"
 NAMESPACE = "aurigraph"
+# What the tests measured (times, loads, heights), one line each: `make e2e` prints it after the run.
+REPORT = ROOT / "build" / "e2e" / "report.txt"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def report_file() -> None:
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("")
+
+
+def record(line: str) -> None:
+    """Keeps one measured line for the run's report (and shows it with the test's output)."""
+    print(line)
+    with REPORT.open("a") as out:
+        out.write(line.strip() + "\n")
 
 
 def kubectl_json(*arguments: str) -> Any:
@@ -145,11 +160,19 @@ def deployment(cluster: list[dict[str, Any]], tmp_path_factory: pytest.TempPathF
     workspace = auto.LocalWorkspaceOptions(work_dir=str(project), env_vars=env, secrets_provider="passphrase")
     stack = auto.create_or_select_stack(STACK, work_dir=str(project), opts=workspace)
     deployed = Deployment(project, env, stack, {})
-    deployed.up()
+    started = time.monotonic()
+    result = deployed.up()
+    changes = ", ".join(f"{count} {op}" for op, count in sorted((result.summary.resource_changes or {}).items()))
+    record(
+        f"pulumi up of the kind stack (images built and pushed, every workload rolled out): {changes}; "
+        f"{time.monotonic() - started:.0f} s"
+    )
     try:
         yield deployed
     finally:
+        started = time.monotonic()
         stack.destroy(color="never", on_output=print)
+        record(f"pulumi destroy of the kind stack: {time.monotonic() - started:.0f} s")
 
 
 def commit(url: str, transaction_id: str, timeout: float = 30) -> tuple[int, Any]:

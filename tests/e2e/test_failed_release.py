@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     derived_image,
     ledger_transactions,
     pods,
+    record,
     service_url,
 )
 from tools import pipeline, verify
@@ -96,8 +97,8 @@ def test_a_release_that_never_becomes_ready_is_detected_and_rolled_back_to_the_l
     assert before <= after, f"{len(before - after)} transactions from before the release are gone"
     assert {o.transaction_id for o in load.committed} <= after
     healthy = stages["rollback"].seconds + stages["verify rollback"].seconds
-    print(
-        f"\nbroken release on {', '.join(sorted(on_broken))}: `up` failed after {detected:.0f} s; rolled back to the "
+    record(
+        f"broken release on {', '.join(sorted(on_broken))}: `up` failed after {detected:.0f} s; rolled back to the "
         f"last verified digests and verified {healthy:.0f} s later (rollback {stages['rollback'].seconds:.0f} s, "
         f"verification {stages['verify rollback'].seconds:.0f} s); ledger intact at height {height} ({head[:16]}); "
         f"load: {load.summary()}"

@@ -22,6 +22,7 @@ from tests.e2e.conftest import (
     kubectl_json,
     ledger_transactions,
     pods,
+    record,
     service_url,
     validators_info,
 )
@@ -69,8 +70,8 @@ def test_a_deleted_leader_is_replaced_its_pod_returns_on_its_volume_and_catches_
         time.sleep(3)
     assert height > height_before
     assert_nothing_lost(load)
-    print(
-        f"\nleader {leader} (term {term}) deleted: {new_leader} leads term {new_term} after {elected:.1f} s; "
+    record(
+        f"leader {leader} (term {term}) deleted: {new_leader} leads term {new_term} after {elected:.1f} s; "
         f"{leader} ready again after {returned:.1f} s on volume {claim['spec']['volumeName']}; all agree at height "
         f"{height} ({head[:16]}) after {caught_up:.1f} s; load: {load.summary()}"
     )
@@ -121,8 +122,8 @@ def test_draining_a_worker_never_takes_the_validators_below_quorum(deployment: D
     await_pods_ready()
     height, head = agreement()
     assert_nothing_lost(load)
-    print(
-        f"\ndrain of {node} ({by_node[node]} validators) refused by the budget after {drained:.0f} s; at least "
+    record(
+        f"drain of {node} ({by_node[node]} validators) refused by the budget after {drained:.0f} s; at least "
         f"{lowest} of {len(validators)} validators ready throughout (quorum {majority}); load: {load.summary()}; "
         f"after uncordon all agree at height {height} ({head[:16]})"
     )

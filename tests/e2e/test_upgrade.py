@@ -17,6 +17,7 @@ from tests.e2e.conftest import (
     await_pods_ready,
     deployed_images,
     derived_image,
+    record,
     references_config,
     service_url,
     validators_info,
@@ -61,7 +62,7 @@ def test_a_new_validator_image_rolls_one_validator_at_a_time_through_the_partiti
             height = new_height
     assert deployed_images(deployment)["validator"] == release
     assert not load.failed or len(load.failed) < len(load.outcomes) // 10, load.summary()
-    print(f"\nvalidators upgraded one at a time: {'; '.join(steps)}; all agree at {head[:16]}; load: {load.summary()}")
+    record(f"validators upgraded one at a time: {'; '.join(steps)}; all agree at {head[:16]}; load: {load.summary()}")
 
 
 def test_business_nodes_roll_under_load_without_a_failed_request(deployment: Deployment) -> None:
@@ -77,6 +78,6 @@ def test_business_nodes_roll_under_load_without_a_failed_request(deployment: Dep
         await_rolled("business", release, replicas)
         rolled = time.monotonic() - started
         time.sleep(5)
-    print(f"\nbusiness nodes rolled to {release} in {rolled:.0f} s under load: {load.summary()}")
+    record(f"business nodes rolled to {release} in {rolled:.0f} s under load: {load.summary()}")
     assert load.outcomes and not load.failed, load.summary()
     agreement()

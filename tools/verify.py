@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "aurigraph-verify"
 HEALTH_TRIES, HEALTH_TIMEOUT_SECONDS = 3, 30
 SMOKE_TRANSACTIONS = 10
+# How far behind the newest block a validator or slim node may be while the chains are compared (a slim node
+# counts as ready within the same lag: the node's aurigraph.sync-lag-ready-max).
+LAG_BLOCKS_MAX = 50
 
 
 class VerifyError(Exception):
@@ -292,7 +295,9 @@ def smoke(pods: Sequence[Endpoint], report: Report) -> None:
 
 
 def agreement(pods: Sequence[Endpoint], report: Report) -> bool:
-    """The validators and the slim nodes report the same newest block (they may need a moment to settle)."""
+    """The validators and the slim nodes hold the same chain: at the lowest of their newest blocks, every one has
+    the same block, and none trails the newest by more than LAG_BLOCKS_MAX. Under traffic the newest blocks differ
+    for a moment (they are asked one after another); the history below them must not."""
     watched = [pod for pod in pods if pod.role in ("validator", "slim")]
     heads: dict[str, tuple[int, str]] = {}
     for _ in range(60):
@@ -301,13 +306,26 @@ def agreement(pods: Sequence[Endpoint], report: Report) -> bool:
             status, block = pod.call("/api/v11/blocks/latest", timeout=5)
             if status == 200 and isinstance(block, dict):
                 heads[pod.name] = (int(block["height"]), str(block["hash"]))
-        if len(heads) == len(watched) and len(set(heads.values())) == 1:
-            height, digest = next(iter(heads.values()))
-            report.agreement = f"{len(heads)} nodes at height {height}, head {digest[:16]}"
-            return True
+        if len(heads) == len(watched):
+            lowest, highest = min(h for h, _ in heads.values()), max(h for h, _ in heads.values())
+            at_lowest = {name: block_hash(pod, lowest) for name, pod in ((p.name, p) for p in watched)}
+            hashes = set(at_lowest.values())
+            if len(hashes) == 1 and None not in hashes and highest - lowest <= LAG_BLOCKS_MAX:
+                digest = str(next(iter(hashes)))
+                behind = f" (the newest {highest - lowest} ahead)" if highest > lowest else ""
+                report.agreement = f"{len(heads)} nodes at height {lowest}, block {digest[:16]}{behind}"
+                return True
         time.sleep(0.5)
     report.agreement = "disagree: " + ", ".join(f"{n}={h}@{d[:12]}" for n, (h, d) in sorted(heads.items()))
     return False
+
+
+def block_hash(pod: Endpoint, height: int) -> str | None:
+    """The hash of ``pod``'s block at ``height``, or None."""
+    status, blocks = pod.call(f"/api/v11/blocks?after={height - 1}&limit=1", timeout=5)
+    if status == 200 and isinstance(blocks, list) and blocks and isinstance(blocks[0], dict):
+        return str(blocks[0]["hash"])
+    return None
 
 
 def verify(stack: str, manifests: Path, keep: bool = False) -> Report:

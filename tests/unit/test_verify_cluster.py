@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tools import verify_cluster
-from tools.verify import Report
+from tools.verify import LAG_BLOCKS_MAX, Report, agreement
 from tools.verify_cluster import STATUS_LINE, Target, rollout, why_not_ready
 
 GOOD = "registry.example.invalid/aurigraph/business@sha256:" + "a" * 64
@@ -93,3 +93,37 @@ def test_the_answer_status_is_read_from_kubectl_request_log(monkeypatch: pytest.
 
     monkeypatch.setattr(Target, "kubectl", kubectl)
     assert Target(Path("k"), None, "aurigraph").call("/x", {"id": "t"}) == (201, {"status": "committed"})
+
+
+class Chain:
+    """A node that answers the two block queries the agreement check asks, from a list of block hashes."""
+
+    def __init__(self, name: str, hashes: list[str], role: str = "validator") -> None:
+        self.name, self.role, self.hashes = name, role, hashes
+
+    def call(self, path: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]:
+        if path == "/api/v11/blocks/latest":
+            return 200, {"height": len(self.hashes), "hash": self.hashes[-1]}
+        after = int(path.split("after=")[1].split("&")[0])
+        return 200, [{"height": after + 1, "hash": self.hashes[after]}] if after < len(self.hashes) else []
+
+
+def test_nodes_agree_on_a_history_they_share_even_while_their_newest_blocks_differ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    history = [f"h{n}" for n in range(10)]
+    moving = [Chain("validator-0", history), Chain("validator-1", [*history, "h10"]), Chain("slim-a", history, "slim")]
+    report = Report("kind")
+    assert agreement(moving, report)
+    assert report.agreement == "3 nodes at height 10, block h9 (the newest 1 ahead)"
+
+    forked = [Chain("validator-0", [*history, "h10"]), Chain("validator-1", [*history, "fork"])]
+    assert not agreement(forked, report)
+    assert report.agreement == "disagree: validator-0=11@h10, validator-1=11@fork"
+
+    trailing = [
+        Chain("validator-0", history),
+        Chain("validator-1", history + [f"x{n}" for n in range(LAG_BLOCKS_MAX + 1)]),
+    ]
+    assert not agreement(trailing, Report("kind"))

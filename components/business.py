@@ -18,13 +18,13 @@ import pulumi_kubernetes as k8s
 from components.metadata import StackMetadata
 from components.pod import (
     BUSINESS_READY_PATH,
-    SCORE_EXCEPTIONS,
     NodeRole,
     PodShape,
     Probes,
     role_pod,
     spread_affinity,
     spread_constraints,
+    workload_annotations,
     workload_options,
 )
 from components.roles import GRPC_PORT
@@ -81,11 +81,12 @@ class BusinessNodes(pulumi.ComponentResource):
         self.grpc_target = f"{ROLE}.{namespace}.svc:{GRPC_PORT}"
 
         settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_PEERS": args.peers}
+        node = NodeRole(
+            ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
+        )
         template = role_pod(
             name,
-            NodeRole(
-                ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
-            ),
+            node,
             settings,
             PodShape(
                 probes=Probes(ready_path=BUSINESS_READY_PATH),
@@ -97,7 +98,7 @@ class BusinessNodes(pulumi.ComponentResource):
         deployment = k8s.apps.v1.Deployment(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ROLE, namespace=namespace, labels=labels, annotations=SCORE_EXCEPTIONS
+                name=ROLE, namespace=namespace, labels=labels, annotations=workload_annotations(node)
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # No replica count: the autoscaler owns it (at least replicas_min within seconds of creation), and

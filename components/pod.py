@@ -127,6 +127,16 @@ class PodShape:
     extra_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
+def workload_annotations(node: NodeRole, extra: Mapping[str, str] | None = None) -> dict[str, pulumi.Input[str]]:
+    """A node workload's own annotations, with the image's size where the stack measured it (for the size-budget
+    policy). On the workload, not its pod template: a size that is known or not (a stack that builds, or one that
+    runs given digests, as a rollback does) must not roll pods already running the right image."""
+    annotations: dict[str, pulumi.Input[str]] = {**SCORE_EXCEPTIONS, **(extra or {})}
+    if node.image_size_bytes is not None:
+        annotations[IMAGE_SIZE_ANNOTATION] = pulumi.Output.from_input(node.image_size_bytes).apply(str)
+    return annotations
+
+
 def role_pod(
     name: str, node: NodeRole, settings: Mapping[str, str], shape: PodShape, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.PodTemplateSpecArgs:
@@ -210,8 +220,6 @@ def node_pod_template(args: NodePodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
         ),
     )
     annotations = {CONFIG_CHECKSUM_ANNOTATION: config_checksum(args.config_data), **shape.extra_annotations}
-    if node.image_size_bytes is not None:
-        annotations[IMAGE_SIZE_ANNOTATION] = pulumi.Output.from_input(node.image_size_bytes).apply(str)
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             labels=node.metadata.labels(component=node.role, name=node.role), annotations=annotations

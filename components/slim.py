@@ -16,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.metadata import StackMetadata
-from components.pod import SCORE_EXCEPTIONS, NodeRole, PodShape, role_pod, workload_options
+from components.pod import NodeRole, PodShape, role_pod, workload_annotations, workload_options
 from components.roles import GRPC_PORT, HTTP_PORT
 from stack_config.schema import ROLLOUT_TIMEOUT_SECONDS, NodeResources
 
@@ -51,11 +51,12 @@ class SlimNodes(pulumi.ComponentResource):
         metadata, namespace = args.metadata, args.namespace
         labels, selector = metadata.labels(component=ROLE, name=ROLE), metadata.selector(component=ROLE, name=ROLE)
         settings = {"AURIGRAPH_ROLE": ROLE, "AURIGRAPH_UPSTREAMS": ",".join(args.upstreams)}
+        node = NodeRole(
+            ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
+        )
         template = role_pod(
             name,
-            NodeRole(
-                ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
-            ),
+            node,
             settings,
             # One per node: the node's name is its id.
             PodShape(id_field="spec.nodeName", tolerations=args.tolerations),
@@ -64,7 +65,7 @@ class SlimNodes(pulumi.ComponentResource):
         daemonset = k8s.apps.v1.DaemonSet(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ROLE, namespace=namespace, labels=labels, annotations=SCORE_EXCEPTIONS
+                name=ROLE, namespace=namespace, labels=labels, annotations=workload_annotations(node)
             ),
             spec=k8s.apps.v1.DaemonSetSpecArgs(
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),

@@ -17,13 +17,13 @@ import pulumi_kubernetes as k8s
 
 from components.metadata import StackMetadata
 from components.pod import (
-    SCORE_EXCEPTIONS,
     NodeRole,
     PodShape,
     Probes,
     role_pod,
     spread_affinity,
     spread_constraints,
+    workload_annotations,
     workload_options,
 )
 from components.roles import GRPC_PORT, HTTP_PORT, RAFT_PORT
@@ -119,11 +119,12 @@ class ValidatorSet(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        node = NodeRole(
+            ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
+        )
         template = role_pod(
             name,
-            NodeRole(
-                ROLE, namespace, metadata, args.image, args.resources, args.image_pull_secret, args.image_size_bytes
-            ),
+            node,
             settings,
             PodShape(
                 # The peer id is the pod's own name, which the StatefulSet keeps across restarts.
@@ -149,7 +150,7 @@ class ValidatorSet(pulumi.ComponentResource):
                 labels=labels,
                 # With a partition, the pods below it are meant to stay on the old template, which
                 # Pulumi's rollout await would report as a failed update; with none, `up` waits for the rollout.
-                annotations=SCORE_EXCEPTIONS | ({"pulumi.com/skipAwait": "true"} if args.partition > 0 else {}),
+                annotations=workload_annotations(node, {"pulumi.com/skipAwait": "true"} if args.partition > 0 else {}),
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=peers_service.metadata.name,

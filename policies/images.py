@@ -15,14 +15,14 @@ PINNED = re.compile(r".+@sha256:[0-9a-f]{64}")
 
 
 def image_size_budget(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """The size is the image component's measurement, annotated on the pod template by a stack that builds its
+    """The size is the image component's measurement, annotated on the workload by a stack that builds its
     images. While the build is still to happen (a preview of a changed image) the size is unknown and the
     policy runs at `up`, when the image exists and before the workload that would run it is created or updated."""
     pod = pod_template(args.resource_type, args.props)
     role = node_role(args.props)
     if pod is None or role is None:
         return
-    size = get(pod, "metadata", "annotations", IMAGE_SIZE_ANNOTATION)
+    size = get(args.props, "metadata", "annotations", IMAGE_SIZE_ANNOTATION)
     if size is None:
         return
     budget_mb = whole(args.get_config()["budgetsMb"][role])

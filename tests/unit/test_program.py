@@ -187,7 +187,7 @@ def test_given_digests_win_over_building_so_a_stack_can_be_rolled_back_to_them(
         (statefulset,) = mocks.of_type("kubernetes:apps/v1:StatefulSet")
         template = statefulset.inputs["spec"]["template"]
         assert template["spec"]["containers"][0]["image"] == PROMOTED["validator"]
-        assert "aurigraph.io/image-size-bytes" not in template["metadata"]["annotations"]
+        assert "aurigraph.io/image-size-bytes" not in statefulset.inputs["metadata"]["annotations"]
 
     deployed: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(program["references"])
     return pulumi.Output.all(deployed, program["validators"].name).apply(lambda values: check(values[0]))

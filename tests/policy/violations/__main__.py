@@ -19,11 +19,16 @@ def labels(role: str) -> dict[str, str]:
 # workloads-are-monitored.
 k8s.apps.v1.Deployment(
     "business",
-    metadata={"name": "business", "namespace": "ledger", "labels": labels("business")},
+    metadata={
+        "name": "business",
+        "namespace": "ledger",
+        "labels": labels("business"),
+        "annotations": {"aurigraph.io/image-size-bytes": "999000000"},
+    },
     spec={
         "selector": {"matchLabels": labels("business")},
         "template": {
-            "metadata": {"labels": labels("business"), "annotations": {"aurigraph.io/image-size-bytes": "999000000"}},
+            "metadata": {"labels": labels("business")},
             "spec": {
                 "containers": [
                     {

@@ -52,12 +52,12 @@ WORKLOAD_TYPES = (
 
 
 def workload_options(opts: pulumi.ResourceOptions, rollout_timeout_seconds: int) -> pulumi.ResourceOptions:
-    """A node workload's options: `up` fails when its pods are not all ready on the new template within
+    """A node workload's options: an update fails when its pods are not all ready on the new template within
     ``rollout_timeout_seconds`` (a release that never becomes ready is a failed update, which the pipeline rolls
-    back), instead of the provider's default of 10 minutes."""
-    timeout = f"{rollout_timeout_seconds}s"
+    back), instead of the provider's default of 10 minutes. Creation keeps that default: it also waits for new
+    volumes and first image pulls."""
     return pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+        opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(update=f"{rollout_timeout_seconds}s"))
     )
 
 

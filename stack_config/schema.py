@@ -74,8 +74,8 @@ class KubernetesTarget:
     rollout_timeout_seconds: int = key(
         "rolloutTimeoutSeconds",
         kinds.count(30, 3600),
-        "How long `up` waits for a node workload's pods to be ready on its new template (or on creation) before "
-        "the update fails. A release that never becomes ready is then a failed `up`, which the pipeline rolls back "
+        "How long `up` waits for a node workload's pods to be ready on its new template before the update fails "
+        "(creation, which also waits for volumes and first image pulls, keeps the provider's 10 minutes). A release that never becomes ready is then a failed `up`, which the pipeline rolls back "
         "to the last verified digests. Only read with `kubeconfig` (rendered stacks are not awaited).",
         default=ROLLOUT_TIMEOUT_SECONDS,
     )

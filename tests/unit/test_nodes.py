@@ -201,7 +201,7 @@ def test_up_waits_for_a_rollout_only_as_long_as_the_stack_allows() -> None:
     parent = pulumi.ResourceOptions(protect=True)
     opts = workload_options(parent, 150)
     assert opts.custom_timeouts is not None
-    assert (opts.custom_timeouts.create, opts.custom_timeouts.update) == ("150s", "150s")
+    assert (opts.custom_timeouts.create, opts.custom_timeouts.update) == (None, "150s")
     assert opts.protect is True and parent.custom_timeouts is None
 
 

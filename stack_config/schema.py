@@ -74,9 +74,11 @@ class KubernetesTarget:
     rollout_timeout_seconds: int = key(
         "rolloutTimeoutSeconds",
         kinds.count(30, 3600),
-        "How long `up` waits for a node workload's pods to be ready on its new template before the update fails "
-        "(creation, which also waits for volumes and first image pulls, keeps the provider's 10 minutes). A release that never becomes ready is then a failed `up`, which the pipeline rolls back "
-        "to the last verified digests. Only read with `kubeconfig` (rendered stacks are not awaited).",
+        "How long `up` waits for a node workload's update: every pod ready on the new template. It must cover the "
+        "slowest one, the validators replaced one at a time (replicas times a validator's start and catch-up). "
+        "A release that never becomes ready is then a failed `up`, which the pipeline rolls back to the last "
+        "verified digests. Creation, which also waits for volumes and first image pulls, keeps the provider's "
+        "10 minutes. Only read with `kubeconfig` (rendered stacks are not awaited).",
         default=ROLLOUT_TIMEOUT_SECONDS,
     )
 

@@ -4,7 +4,7 @@ checks `tools/verify.py` makes on a rendered stack, asked of the running deploym
 - **health**: every node workload has all the pods it wants, each ready and running the workload's current image,
   within three tries of 30 s; a pod that is not says why (its container's waiting reason, e.g. CrashLoopBackOff);
 - **smoke**: transactions committed through the business Service;
-- **agreement**: every validator and slim pod reports the same newest block.
+- **agreement**: every validator and slim pod holds the same block at the lowest of their heads (tools/verify.py).
 
 The nodes are reached through the cluster's API server (its proxy to pods and Services), with `kubectl` and the
 stack's kubeconfig: this works from wherever `pulumi up` ran, with no route into the cluster. The answers' HTTP
@@ -126,8 +126,9 @@ def service_node(target: Target, name: str) -> ProxiedNode:
     )
 
 
-def workload_images(target: Target) -> dict[str, tuple[str, int]]:
-    """Role -> (the image its workload's template runs, how many pods it wants now)."""
+def workload_images(target: Target) -> dict[str, tuple[str, int, int]]:
+    """Role -> (the image its workload's template runs, how many pods it wants now, the partition: pods of a lower
+    ordinal stay on the previous template by design)."""
     found = {}
     for kind in KINDS:
         for workload in target.objects(kind):
@@ -138,16 +139,24 @@ def workload_images(target: Target) -> dict[str, tuple[str, int]]:
                 if kind == "daemonsets"
                 else workload["spec"].get("replicas", 1)
             )
-            found[role] = (image, int(wanted))
+            partition = ((workload["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition", 0)
+            found[role] = (image, int(wanted), int(partition or 0))
     return found
 
 
-def why_not_ready(pod: dict[str, Any], image: str) -> str:
-    """One line on what keeps ``pod`` from counting as rolled out."""
+def ordinal(pod: dict[str, Any]) -> int:
+    """A StatefulSet pod's ordinal (its name's last part); -1 for other pods."""
+    owner = (pod["metadata"].get("ownerReferences") or [{}])[0]
+    last = pod["metadata"]["name"].rsplit("-", 1)[-1]
+    return int(last) if owner.get("kind") == "StatefulSet" and last.isdigit() else -1
+
+
+def why_not_ready(pod: dict[str, Any], image: str | None) -> str:
+    """One line on what keeps ``pod`` from counting as rolled out (``image`` None: any image will do)."""
     if pod["metadata"].get("deletionTimestamp"):
         return "terminating"
     container = pod["spec"]["containers"][0]
-    if container["image"] != image:
+    if image is not None and container["image"] != image:
         return f"still runs {container['image']}"
     for status in pod["status"].get("containerStatuses", []):
         waiting = (status.get("state") or {}).get("waiting")
@@ -162,14 +171,21 @@ def why_not_ready(pod: dict[str, Any], image: str) -> str:
     return f"{pod['status'].get('phase', 'Unknown')}, not ready"
 
 
-def rollout(target: Target, images: dict[str, tuple[str, int]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Pod -> why it does not count yet ('' when it does), and the pods of the node workloads, now."""
-    pods = [p for p in target.objects("pods") if p["metadata"]["labels"].get(COMPONENT_LABEL) in images]
+def rollout(target: Target, images: dict[str, tuple[str, int, int]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Pod -> why it does not count yet ('' when it does), and the pods of the node workloads, now. Pods that
+    finished (evicted, say: phase Failed) are left out, as their controllers replace them."""
+    pods = [
+        p
+        for p in target.objects("pods")
+        if p["metadata"]["labels"].get(COMPONENT_LABEL) in images
+        and p["status"].get("phase") not in ("Failed", "Succeeded")
+    ]
     problems = {}
     for pod in pods:
-        image, _ = images[pod["metadata"]["labels"][COMPONENT_LABEL]]
-        problems[pod["metadata"]["name"]] = why_not_ready(pod, image)
-    for role, (_, wanted) in images.items():
+        image, _, partition = images[pod["metadata"]["labels"][COMPONENT_LABEL]]
+        held_back = 0 <= ordinal(pod) < partition
+        problems[pod["metadata"]["name"]] = why_not_ready(pod, None if held_back else image)
+    for role, (_, wanted, _) in images.items():
         counted = sum(
             1 for p in pods if p["metadata"]["labels"][COMPONENT_LABEL] == role and not problems[p["metadata"]["name"]]
         )
@@ -205,7 +221,7 @@ def verify(stack: str, target: Target) -> Report:
     images = workload_images(target)
     if not images:
         raise VerifyError(f"no node workloads in namespace {target.namespace}: has stack {stack} been deployed?")
-    report = Report(stack=stack, images={role: image for role, (image, _) in images.items()})
+    report = Report(stack=stack, images={role: image for role, (image, _, _) in images.items()})
     pods = check_health(target, report)
     if not report.unhealthy:
         smoke([service_node(target, "business")], report)

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from tests.integration.conftest import POLICY_PACK, ROOT, local_env, policy_conf
 from tools.cluster import KUBECONFIG, KUBECTL, kubectl
 from tools.devnet import http_json, percentile
 from tools.images import BUILDER, BUILDX
+from tools.verify_cluster import KINDS
 
 STACK = "kind"
 NAMESPACE = "aurigraph"
@@ -69,6 +70,8 @@ class Pod:
 def pods(namespace: str = NAMESPACE) -> list[Pod]:
     found = []
     for item in kubectl_json("-n", namespace, "get", "pods")["items"]:
+        if item["status"].get("phase") in ("Failed", "Succeeded"):
+            continue  # finished (evicted, say): its controller replaces it
         conditions = {c["type"]: c["status"] for c in item["status"].get("conditions", [])}
         found.append(
             Pod(
@@ -94,7 +97,7 @@ def desired_pods(namespace: str = NAMESPACE) -> dict[str, int]:
     """Role -> how many pods its workload wants now: the StatefulSet's and Deployment's replicas (the autoscaler
     sets the latter), the DaemonSet's scheduled count."""
     desired: dict[str, int] = {}
-    for kind in ("statefulsets", "deployments", "daemonsets"):
+    for kind in KINDS:
         for item in kubectl_json("-n", namespace, "get", kind)["items"]:
             role = item["metadata"]["labels"].get(COMPONENT_LABEL, "")
             count = (
@@ -209,9 +212,13 @@ class Load:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=int(self.rate * self.timeout) + 1)
         self._thread = threading.Thread(target=self._offer, daemon=True)
+        self.offered = 0
 
     def _send(self, transaction_id: str, due: float) -> None:
-        status, receipt = commit(self.url, transaction_id, timeout=self.timeout)
+        try:
+            status, receipt = commit(self.url, transaction_id, timeout=self.timeout)
+        except Exception:  # any client-side failure (a connection cut mid-answer, say) is a failed request
+            status, receipt = -2, None
         if status == 201 and not (isinstance(receipt, dict) and receipt.get("status") == "committed"):
             status = -1  # a 201 that is not a commit receipt counts as a failure
         with self._lock:
@@ -226,6 +233,7 @@ class Load:
                 continue
             self._pool.submit(self._send, f"{self.name}-{index}", due)
             index += 1
+        self.offered = index
 
     def __enter__(self) -> Load:
         self._thread.start()
@@ -235,6 +243,7 @@ class Load:
         self._stop.set()
         self._thread.join()
         self._pool.shutdown(wait=True)
+        assert len(self.outcomes) == self.offered, f"{self.offered} offered, {len(self.outcomes)} answered"
 
     @property
     def committed(self) -> list[Outcome]:
@@ -247,6 +256,9 @@ class Load:
     def committed_after(self, moment: float) -> int:
         return sum(1 for o in self.committed if o.sent >= moment)
 
+    def committed_between(self, start: float, end: float) -> int:
+        return sum(1 for o in self.committed if start <= o.sent < end)
+
     def summary(self) -> str:
         latencies = [o.seconds * 1000 for o in self.committed]
         failures: dict[int, int] = {}
@@ -256,6 +268,35 @@ class Load:
             f"{len(self.outcomes)} offered at {self.rate:g}/s, {len(latencies)} committed, {len(self.failed)} failed"
             f" {failures or ''}; p50 {percentile(latencies, 0.5):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms"
         )
+
+
+class Sampler:
+    """Calls ``sample`` every ``interval`` seconds in a background thread until stopped; counts the samples taken
+    and the ones that failed (a check that silently stopped sampling would prove nothing)."""
+
+    def __init__(self, sample: Callable[[], None], interval: float = 1.0) -> None:
+        self.sample, self.interval = sample, interval
+        self.taken = self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample()
+                self.taken += 1
+            except Exception:
+                self.failed += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        assert self.taken > 0 and self.failed <= self.taken, f"{self.taken} samples taken, {self.failed} failed"
 
 
 def validators_info(validators: list[Pod] | None = None) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.e2e.conftest import Deployment, await_pods_ready, commit, kubectl_json, pods, service_url
+from tests.e2e.conftest import NAMESPACE, Deployment, await_pods_ready, commit, kubectl_json, pods, service_url
 from tools.devnet import http_json
 
 ROLES = ("validator", "business", "slim")
@@ -18,7 +18,7 @@ def test_every_pod_is_ready_and_spread_over_the_workers(deployment: Deployment, 
     validators = [p for p in ready if p.role == "validator"]
     assert len(validators) == 4
     assert len({p.node for p in validators}) >= 2, f"all validators on one node: {validators}"
-    claims = kubectl_json("-n", "aurigraph", "get", "pvc")["items"]
+    claims = kubectl_json("-n", NAMESPACE, "get", "pvc")["items"]
     bound = [c for c in claims if c["status"].get("phase") == "Bound"]
     assert len(bound) == len(validators), [(c["metadata"]["name"], c["status"]) for c in claims]
 

@@ -9,14 +9,17 @@ a new digest, pushed to the stack's registry, as the pipeline would push it.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from tests.e2e.conftest import (
+    NAMESPACE,
     Deployment,
     Load,
     agreement,
     await_pods_ready,
     deployed_images,
     derived_image,
+    kubectl_json,
     record,
     references_config,
     service_url,
@@ -24,15 +27,28 @@ from tests.e2e.conftest import (
 )
 
 
-def await_rolled(role: str, image: str, count: int, timeout: float = 300) -> None:
-    """Waits until ``count`` pods of ``role`` run ``image`` and every pod of the network is ready."""
+def await_rolled(role: str, image: str, count: int | None = None, timeout: float = 300) -> None:
+    """Waits until ``count`` pods of ``role`` (all of them when None) run ``image`` and every pod of the network
+    is ready."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready = await_pods_ready()
-        if sum(1 for p in ready if p.role == role and p.image == image) == count:
+        ready = [p for p in await_pods_ready() if p.role == role]
+        running = sum(1 for p in ready if p.image == image)
+        if running == (len(ready) if count is None else count):
             return
         time.sleep(2)
-    raise AssertionError(f"{count} {role} pods never ran {image}")
+    raise AssertionError(f"{'all' if count is None else count} {role} pods never ran {image}")
+
+
+def held_back_set() -> dict[str, Any]:
+    """The validators' StatefulSet once its controller has seen the latest spec: its status."""
+    for _ in range(30):
+        found = kubectl_json("-n", NAMESPACE, "get", "statefulset", "validator")
+        if found["status"].get("observedGeneration") == found["metadata"]["generation"]:
+            status: dict[str, Any] = found["status"]
+            return status
+        time.sleep(1)
+    raise AssertionError("the validators' StatefulSet controller did not observe the update")
 
 
 def test_a_new_validator_image_rolls_one_validator_at_a_time_through_the_partition(deployment: Deployment) -> None:
@@ -47,6 +63,8 @@ def test_a_new_validator_image_rolls_one_validator_at_a_time_through_the_partiti
     with Load(service_url("business"), f"upgrade-{revision}", rate=5) as load:
         # The new template is applied with every validator held back; no pod changes.
         deployment.up(config | {"validators.partition": str(len(validators))})
+        status = held_back_set()
+        assert status["updateRevision"] != status["currentRevision"] and status.get("updatedReplicas", 0) == 0, status
         await_rolled("validator", release, 0)
         height, _ = agreement()
         for partition in range(len(validators) - 1, -1, -1):
@@ -74,8 +92,7 @@ def test_business_nodes_roll_under_load_without_a_failed_request(deployment: Dep
         time.sleep(5)
         started = time.monotonic()
         deployment.up(references_config(current | {"business": release}))
-        replicas = sum(1 for p in await_pods_ready() if p.role == "business")
-        await_rolled("business", release, replicas)
+        await_rolled("business", release)
         rolled = time.monotonic() - started
         time.sleep(5)
     record(f"business nodes rolled to {release} in {rolled:.0f} s under load: {load.summary()}")

@@ -54,9 +54,25 @@ def test_a_pod_counts_only_when_ready_on_the_current_image() -> None:
 
 def test_a_workload_short_of_pods_is_reported_even_when_every_pod_it_has_is_fine() -> None:
     target = FixedTarget({"pods": [pod("b-1", GOOD, True), pod("other", GOOD, True, role="unrelated")]})
-    problems, pods = rollout(target, {"business": (GOOD, 2)})
+    problems, pods = rollout(target, {"business": (GOOD, 2, 0)})
     assert [p["metadata"]["name"] for p in pods] == ["b-1"]
     assert problems == {"b-1": "", "business (1 of 2 pods)": "missing pods"}
+
+
+def test_validators_below_the_partition_count_on_the_previous_image_and_finished_pods_not_at_all() -> None:
+    def validator(n: int, image: str) -> dict[str, Any]:
+        found = pod(f"validator-{n}", image, True, role="validator")
+        found["metadata"]["ownerReferences"] = [{"kind": "StatefulSet", "name": "validator"}]
+        return found
+
+    evicted = pod("validator-9", GOOD, False, role="validator")
+    evicted["status"]["phase"] = "Failed"
+    pods = [validator(0, GOOD), validator(1, GOOD), validator(2, BROKEN), validator(3, BROKEN), evicted]
+    problems, counted = rollout(FixedTarget({"pods": pods}), {"validator": (BROKEN, 4, 2)})
+    assert problems == {"validator-0": "", "validator-1": "", "validator-2": "", "validator-3": ""}
+    assert len(counted) == 4
+    problems, _ = rollout(FixedTarget({"pods": pods}), {"validator": (BROKEN, 4, 1)})
+    assert problems["validator-1"] == f"still runs {GOOD}"
 
 
 def test_health_gives_up_after_its_tries_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:

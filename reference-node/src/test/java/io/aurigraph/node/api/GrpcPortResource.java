@@ -1,9 +1,7 @@
 package io.aurigraph.node.api;
 
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.ServerSocket;
+import io.aurigraph.node.TestPorts;
 import java.util.Map;
 
 /** Puts the app's gRPC server of a {@code @QuarkusTest} on a free port the test knows. */
@@ -12,11 +10,7 @@ public class GrpcPortResource implements QuarkusTestResourceLifecycleManager {
     static int port;
 
     static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return TestPorts.free();
     }
 
     @Override

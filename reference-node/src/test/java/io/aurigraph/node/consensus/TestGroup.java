@@ -1,7 +1,7 @@
 package io.aurigraph.node.consensus;
 
+import io.aurigraph.node.TestPorts;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -116,10 +116,8 @@ public final class TestGroup implements AutoCloseable {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
+    private static int freePort() {
+        return TestPorts.free();
     }
 
     @Override

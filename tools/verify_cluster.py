@@ -19,19 +19,21 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from components.metadata import COMPONENT_LABEL
 from components.pod import WORKLOAD_TYPES
 from components.roles import HTTP_PORT
-from stack_config.loader import load, read_stack_file
+from stack_config.loader import read_stack_file
+from stack_config.schema import PROJECT, StackConfig
 from tools.verify import HEALTH_TIMEOUT_SECONDS, HEALTH_TRIES, Report, VerifyError, agreement, smoke
 
 KINDS = [kind.rsplit(":", 1)[1].lower() + "s" for kind in WORKLOAD_TYPES]  # statefulsets, deployments, daemonsets
 # kubectl -v=6 logs each answer: `"Response" verb="POST" url="https://..." status="201 Created" milliseconds=31`
 # (older releases: `POST https://... 201 Created in 31 milliseconds`).
+NAMESPACE_DEFAULT = next(f.metadata["default"] for f in fields(StackConfig) if f.name == "namespace")
 STATUS_LINE = re.compile(r'(?:\bstatus="|\b(?:GET|POST) \S+ )(\d{3})\b')
 
 
@@ -106,12 +108,15 @@ class ProxiedNode:
 
 
 def target_of(project: Path, stack: str) -> Target | None:
-    """Where a stack applies its objects, from its stack file (None for a rendered stack)."""
-    config = load(read_stack_file(project, stack), stack)
-    if config.kubernetes.kubeconfig is None:
+    """Where a stack applies its objects, from its stack file (None for a rendered stack). Only those keys are
+    read: the rest may be given at deploy time (the digests, through `--config-file`)."""
+    from tools.stack_ops import config_section, kubeconfig_path
+
+    kubeconfig = kubeconfig_path(project, stack)
+    if kubeconfig is None:
         return None
-    kubeconfig = project / Path(config.kubernetes.kubeconfig).expanduser()
-    return Target(kubeconfig, config.kubernetes.context, config.namespace)
+    namespace = read_stack_file(project, stack).get(f"{PROJECT}:namespace") or NAMESPACE_DEFAULT
+    return Target(kubeconfig, config_section(project, stack, "kubernetes").get("context"), namespace)
 
 
 def pod_node(target: Target, pod: dict[str, Any]) -> ProxiedNode:

@@ -12,7 +12,7 @@ import pytest
 
 from tools import verify_cluster
 from tools.verify import LAG_BLOCKS_MAX, Report, agreement
-from tools.verify_cluster import STATUS_LINE, Target, rollout, why_not_ready
+from tools.verify_cluster import STATUS_LINE, Target, rollout, target_of, why_not_ready
 
 GOOD = "registry.example.invalid/aurigraph/business@sha256:" + "a" * 64
 BROKEN = "registry.example.invalid/aurigraph/business@sha256:" + "b" * 64
@@ -143,3 +143,15 @@ def test_nodes_agree_on_a_history_they_share_even_while_their_newest_blocks_diff
         Chain("validator-1", history + [f"x{n}" for n in range(LAG_BLOCKS_MAX + 1)]),
     ]
     assert not agreement(trailing, Report("kind"))
+
+
+def test_the_target_is_read_from_the_stack_file_alone_even_before_its_digests_are_given(tmp_path: Path) -> None:
+    """prod names no digests in its file (the release gives them with --config-file): where it deploys is still
+    known. A rendered stack has no target."""
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        "config:\n  aurigraph-infra:environment: prod\n  aurigraph-infra:namespace: ledger\n"
+        "  aurigraph-infra:kubernetes:\n    kubeconfig: build/kubeconfig/prod.yaml\n    context: prod-eks\n"
+    )
+    (tmp_path / "Pulumi.local.yaml").write_text("config:\n  aurigraph-infra:environment: local\n")
+    assert target_of(tmp_path, "prod") == Target(tmp_path / "build/kubeconfig/prod.yaml", "prod-eks", "ledger")
+    assert target_of(tmp_path, "local") is None

@@ -46,7 +46,7 @@ from components.metadata import COMPONENT_LABEL
 from components.pod import WORKLOAD_TYPES
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
-from tools import images, supply_chain, verify, verify_cluster
+from tools import images, supply_chain, verify
 from tools.stack_ops import StackRun, cluster_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,14 +133,10 @@ def deploy(run: StackRun, references: dict[str, str]) -> None:
 def verification(run: StackRun) -> verify.Report:
     """The deployment checked: on its cluster where the stack applies to one, else its rendered manifests run as
     containers."""
+    rendered = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
+    directory = rendered.get("renderDirectory", f"build/manifests/{run.stack}")
     try:
-        target = verify_cluster.target_of(run.project, run.stack)
-        if target is not None:
-            report = verify_cluster.verify(run.stack, target)
-        else:
-            rendered = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
-            directory = rendered.get("renderDirectory", f"build/manifests/{run.stack}")
-            report = verify.verify(run.stack, run.project / directory)
+        report = verify.verify_stack(run.project, run.stack, run.project / directory)
     except verify.VerifyError as error:
         raise PipelineError(str(error)) from None
     print(verify.describe(report), flush=True)

@@ -343,12 +343,12 @@ def verify(stack: str, manifests: Path, keep: bool = False) -> Report:
     return report
 
 
-def verify_stack(stack: str, manifests: Path, keep: bool = False) -> Report:
+def verify_stack(project: Path, stack: str, manifests: Path, keep: bool = False) -> Report:
     """A stack applied to a cluster (its config names a kubeconfig) is checked there (tools/verify_cluster.py);
     a rendered one as containers from ``manifests``."""
     from tools import verify_cluster  # it builds on this module
 
-    target = verify_cluster.target_of(ROOT, stack)
+    target = verify_cluster.target_of(project, stack)
     return verify(stack, manifests, keep) if target is None else verify_cluster.verify(stack, target)
 
 
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     manifests = args.manifests or ROOT / "build" / "manifests" / args.stack
     try:
         report = (
-            verify_stack(args.stack, manifests, args.keep)
+            verify_stack(ROOT, args.stack, manifests, args.keep)
             if args.manifests is None
             else verify(args.stack, manifests, args.keep)
         )

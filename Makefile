@@ -130,13 +130,20 @@ buildkit: toolchain ## Start the project's BuildKit daemon and register it as th
 kind-image: bases ## Make (or load from the cache) the kind node image offline, and the kind CLI and kubectl (tools/kind/build.sh)
 	tools/kind/build.sh
 
+.PHONY: kind-monitoring
+kind-monitoring: bases ## Make the images of the kind cluster's Prometheus Operator, Prometheus, kube-state-metrics and metrics-server offline (tools/kind/monitoring/build.sh)
+	tools/kind/monitoring/build.sh
+
 .PHONY: k8s-up
-k8s-up: venv build-env kind-image ## A local Kubernetes cluster (1 control plane, K8S_WORKERS=2 workers) for the kind stack; kubeconfig in build/kubeconfig/kind.yaml
+k8s-up: venv build-env kind-image kind-monitoring ## A local Kubernetes cluster (1 control plane, K8S_WORKERS=2 workers) for the kind stack; kubeconfig in build/kubeconfig/kind.yaml
 	$(PYTHON) -m tools.cluster up
 
+# A part of the suite, for work on one test: make e2e E2E_TESTS="tests/e2e/test_deploy.py tests/e2e/test_monitoring.py"
+E2E_TESTS ?= tests/e2e
+
 .PHONY: e2e
-e2e: setup build-env k8s-up ## The end-to-end suite on the cluster: the kind stack up, faults, upgrades, a failed release rolled back
-	status=0; $(PYTHON) -m pytest tests/e2e || status=$$?; \
+e2e: setup build-env k8s-up ## The end-to-end suite on the cluster: the kind stack up, its monitoring, faults, upgrades, a failed release rolled back
+	status=0; $(PYTHON) -m pytest $(E2E_TESTS) || status=$$?; \
 	  echo "== e2e: what was measured (build/e2e/report.txt)"; cat build/e2e/report.txt 2>/dev/null || true; exit $$status
 
 .PHONY: k8s-down
@@ -173,7 +180,8 @@ lint: venv ## ruff, mypy and hadolint
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
 	$(VENV)/bin/hadolint docker/Dockerfile.business docker/Dockerfile.slim docker/Dockerfile.validator \
-	  docker/bases/Dockerfile.builder docker/bases/Dockerfile.runtime tools/kind/images/Dockerfile.*
+	  docker/bases/Dockerfile.builder docker/bases/Dockerfile.runtime tools/kind/images/Dockerfile.* \
+	  tools/kind/monitoring/Dockerfile
 
 .PHONY: workflows-check
 workflows-check: venv ## actionlint and zizmor on .github/workflows (every run step must be a make target: make unit checks that)

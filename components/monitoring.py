@@ -10,6 +10,8 @@ Exports ``rule_groups`` (the rule groups deployed) and ``dashboards`` (their Con
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,37 @@ def alertmanager_config(
 
 def dashboards() -> dict[str, str]:
     return {path.stem: path.read_text() for path in sorted((MONITORING / "dashboards").glob("*.json"))}
+
+
+# Where series the rules and dashboards use come from, by name prefix: the nodes, or a Kubernetes cluster's own
+# exporters (kube-state-metrics, the kubelet and its cAdvisor).
+NODE_METRIC_PREFIXES = ("aurigraph", "jvm", "process")
+CLUSTER_METRIC_PREFIXES = ("kube", "kubelet", "container")
+
+
+def metrics_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(rf"\b((?:{'|'.join(prefixes)})_[a-z_]+)\b")
+
+
+def metrics_used(prefixes: tuple[str, ...]) -> set[str]:
+    """The metric names with one of these prefixes that the rules and dashboards use."""
+    texts = [
+        path.read_text()
+        for path in [*(MONITORING / "rules").glob("*.yaml"), *(MONITORING / "dashboards").glob("*.json")]
+    ]
+    return set(metrics_pattern(prefixes).findall("\n".join(texts)))
+
+
+def dashboard_queries(namespace: str) -> list[tuple[str, str]]:
+    """Every panel query of the dashboards as Grafana sends it for one network (`$namespace`) and all its pods
+    (`$pod`), with where it is ("board / panel"): what the live and cluster tests run."""
+    queries = []
+    for board, text in dashboards().items():
+        for panel in json.loads(text)["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$namespace", namespace).replace("$pod", ".*")
+                queries.append((f"{board} / {panel['title']}", expr))
+    return queries
 
 
 @dataclass(frozen=True)

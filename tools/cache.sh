@@ -33,3 +33,28 @@ cache_prune() {
     rm -rf "$entry"
   done || true
 }
+
+# cache_build KIND KEY COMMAND...: the entry KIND/KEY, made once by running COMMAND with the directory to fill
+# (ENTRY/bin) as its last argument. A run that finds another building it (CI starts one early in the background)
+# waits on the lock of KIND, then finds the entry. The entry's path is in $cache_entry afterwards.
+cache_build() {
+  local kind=$1 key=$2 started
+  shift 2
+  cache_entry="$(cache_root)/$kind/$key"
+  mkdir -p "$(dirname "$cache_entry")"
+  exec 9>"$(dirname "$cache_entry")/.lock"
+  flock 9
+  if [ ! -f "$cache_entry/complete" ]; then
+    rm -rf "$cache_entry.partial"
+    started=$(date +%s)
+    "$@" "$cache_entry.partial/bin"
+    echo "$(( $(date +%s) - started ))" > "$cache_entry.partial/build-seconds"
+    rm -rf "$cache_entry" && mv "$cache_entry.partial" "$cache_entry"
+    touch "$cache_entry/complete"
+    printf 'cache: %s built in %s s into %s\n' "$kind" "$(cat "$cache_entry/build-seconds")" "$cache_entry" >&2
+  else
+    printf 'cache: %s from %s\n' "$kind" "$cache_entry" >&2
+  fi
+  flock -u 9
+  cache_prune "$kind" "$key"
+}

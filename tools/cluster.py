@@ -12,7 +12,9 @@ This machine gets routes to the pod network (each node's pod range via that node
 with the network at `down`.
 
 `up` also installs what the monitoring component's objects need on a cluster: the Prometheus Operator's
-CustomResourceDefinitions (tools/crds.py). It is idempotent: on a running cluster it only checks and repairs.
+CustomResourceDefinitions (tools/crds.py), and the operator itself with a Prometheus that selects every monitor and
+rule, kube-state-metrics and metrics-server (tools/kind_monitoring.py). It is idempotent: on a running cluster it
+only checks and repairs.
 The kubeconfig is written to build/kubeconfig/kind.yaml, which the `kind` stack (Pulumi.kind.yaml) reads.
 
 Usage: python -m tools.cluster up [--workers N] | down | status
@@ -31,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from tools import kind_monitoring
 from tools.crds import prometheus_operator_crds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,6 +178,11 @@ def install_crds() -> int:
     return len(files)
 
 
+def load_images(images: list[str]) -> None:
+    """Images made on this machine into every node's containerd (`kind load` skips a node that has them)."""
+    run(KIND, "load", "docker-image", "--name", NAME, *images, timeout=900)
+
+
 def routes(nodes: list[dict[str, Any]]) -> None:
     """Routes from this machine to each node's pods and, through the control plane, to the Services."""
     control_plane = ""
@@ -249,6 +257,7 @@ def up(workers: int) -> None:
     nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
     routes(nodes)
     crds = install_crds()
+    monitoring = kind_monitoring.install(kubectl, load_images)
     for node in nodes:
         info = node["status"]["nodeInfo"]
         roles = [
@@ -260,6 +269,7 @@ def up(workers: int) -> None:
             f"k8s-up: {node['metadata']['name']:28} {','.join(roles) or 'worker':14} {info['kubeletVersion']:9} "
             f"{info['containerRuntimeVersion']}"
         )
+    print(f"k8s-up: monitoring: {monitoring}")
     print(
         f"k8s-up: {len(nodes)} nodes Ready, {crds} Prometheus Operator CRDs, images from "
         f"{registry_host}:{registry_port} through {mirror}; kubeconfig {KUBECONFIG.relative_to(ROOT)}; "

@@ -278,7 +278,7 @@ def alerts_and_deployments() -> dashboard.Dashboard:
             series(
                 "Business rollout",
                 "none",
-                Query(f'kube_deployment_status_updated_replicas{{{NS}, deployment="business"}}', "updated"),
+                Query(f'kube_deployment_status_replicas_updated{{{NS}, deployment="business"}}', "updated"),
                 Query(f'kube_deployment_spec_replicas{{{NS}, deployment="business"}}', "wanted"),
             )
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import tarfile
 import time
 import urllib.error
@@ -16,6 +15,7 @@ import pytest
 
 from components.image import SourceRevision, build_arguments
 from components.image_size import MANIFEST_TYPES, read_image_size
+from components.monitoring import NODE_METRIC_PREFIXES, metrics_used
 from components.roles import ROLES, SIZE_BAR_MB
 from components.secrets import fingerprint, new_signing_key
 from tests.images.conftest import docker, docker_bytes, inspect, registry
@@ -158,19 +158,11 @@ def test_the_three_images_serve_a_network_read_only_and_unprivileged(
     docker("volume", "rm", "-f", "aurigraph-test-data", check=False)
 
 
-MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
-
-
 def metrics_the_rules_use() -> set[str]:
     """The node's own metrics named in the monitoring rules and dashboards (Kubernetes' and Prometheus' own are
     not the node's)."""
-    texts = [
-        path.read_text()
-        for path in [MONITORING / "rules" / "aurigraph.rules.yaml", *MONITORING.glob("dashboards/*.json")]
-    ]
-    named = set(re.findall(r"\b((?:aurigraph|jvm|process)_[a-z_]+)\b", "\n".join(texts)))
     # The pipeline pushes its own results (monitoring/README.md); they are not the node's.
-    return {name for name in named if not name.startswith("aurigraph_pipeline_")}
+    return {name for name in metrics_used(NODE_METRIC_PREFIXES) if not name.startswith("aurigraph_pipeline_")}
 
 
 def metric_names(base: str) -> set[str]:

@@ -79,3 +79,31 @@ def test_install_hard_links_the_entry(tmp_path: Path) -> None:
     assert (target / "tool").read_text() == "1" * 16
     assert (target / "tool").stat().st_ino == (source / "tool").stat().st_ino, "one copy on disk"
     assert not (target / "stale").exists(), "the target is replaced, not merged"
+
+
+def test_build_makes_an_entry_once_and_a_failed_build_leaves_none(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    counter = tmp_path / "runs"
+    maker = tmp_path / "make.sh"
+    maker.write_text(
+        f'#!/bin/sh\necho run >> {counter}\n[ -z "$FAIL" ] || exit 3\nmkdir -p "$1"\necho built > "$1/tool"\n'
+    )
+    maker.chmod(0o755)
+    said = []
+    for _ in range(2):
+        made = bash(f'cache_build programs {"e" * 16} {maker}; cat "$cache_entry/bin/tool"', cache)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout == "built\n"
+        said.append(made.stderr)
+    assert counter.read_text() == "run\n", "built twice"
+    assert "cache: programs built in" in said[0] and "cache: programs from" in said[1], said
+    failed = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail; . {ROOT}/tools/cache.sh; cache_build programs {'f' * 16} {maker}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"AURIGRAPH_CACHE": str(cache), "FAIL": "1"},
+        timeout=60,
+    )
+    assert failed.returncode == 3
+    assert not (cache / "programs" / ("f" * 16)).exists()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.monitoring import CLUSTER_METRIC_PREFIXES
 from tools import gen_dashboards
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,8 @@ TITLES = {
     "alerts-and-deployments": "Aurigraph: Alerts & Deployments",
 }
 # Series from outside the node: Prometheus itself, kube-state-metrics, the kubelet and cAdvisor.
-CLUSTER_SERIES = re.compile(r"up|ALERTS|kube_[a-z_]+|kubelet_[a-z_]+|container_[a-z_]+")
+# (The cluster suite, tests/e2e/test_monitoring.py, checks that the cluster's exporters have each name used.)
+CLUSTER_SERIES = re.compile(rf"up|ALERTS|(?:{'|'.join(CLUSTER_METRIC_PREFIXES)})_[a-z_]+")
 
 
 def dashboards() -> dict[str, dict[str, Any]]:

@@ -38,25 +38,7 @@ programs=$(cache_root)/kind-programs/$programs_key
 
 # The programs into their cache entry, once: a second run (CI starts one early in the background, `--programs-only`)
 # waits for the first and then finds the entry.
-build_programs() {
-  mkdir -p "$(dirname "$programs")"
-  exec 9>"$(dirname "$programs")/.lock"
-  flock 9
-  if [ ! -f "$programs/complete" ]; then
-    rm -rf "$programs.partial"
-    local programs_started
-    programs_started=$(date +%s)
-    "$here/programs.sh" "$programs.partial/bin"
-    echo "$(( $(date +%s) - programs_started ))" > "$programs.partial/build-seconds"
-    rm -rf "$programs" && mv "$programs.partial" "$programs"
-    touch "$programs/complete"
-    say "programs built in $(cat "$programs/build-seconds") s into $programs"
-  else
-    say "programs from $programs"
-  fi
-  flock -u 9
-  cache_prune kind-programs "$programs_key"
-}
+build_programs() { cache_build kind-programs "$programs_key" "$here/programs.sh"; }
 if [ "${1:-}" = "--programs-only" ]; then
   build_programs
   exit 0

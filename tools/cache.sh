@@ -1,8 +1,8 @@
 # For the scripts that cache heavy builds under ${AURIGRAPH_CACHE:-~/.cache/aurigraph-infra}/<kind>/<key>:
-# tools/kind/build.sh and tools/prune.sh. (The toolchain's and the supply-chain tools' scripts still copy and keep
-# every entry: their keys hash the scripts themselves, so moving them here waits for their next rebuild;
-# docker/bases/build.sh keeps one entry itself.) Sourced, never run. The disk is shared with other checkouts and
-# CI runs, so:
+# tools/kind/build.sh, tools/kind/monitoring/build.sh and tools/prune.sh. (The toolchain's and the supply-chain
+# tools' scripts still copy and keep every entry: their keys hash the scripts themselves, so moving them here waits
+# for their next rebuild; docker/bases/build.sh keeps one entry itself.) Sourced, never run. The disk is shared
+# with other checkouts and CI runs, so:
 #   - a checkout links its tools to the cache entry (hard links: one copy on disk, and the checkout keeps
 #     working if the cache is removed); it copies only where the two are on different filesystems;
 #   - after an entry is made or used, entries of the same kind left by older inputs are removed, keeping the
@@ -47,7 +47,8 @@ cache_build() {
   if [ ! -f "$cache_entry/complete" ]; then
     rm -rf "$cache_entry.partial"
     started=$(date +%s)
-    "$@" "$cache_entry.partial/bin"
+    # Explicit: a caller's `if` or `||` would switch errexit off in here, and a failed build must not be kept.
+    "$@" "$cache_entry.partial/bin" || { started=$?; flock -u 9; exec 9>&-; return "$started"; }
     echo "$(( $(date +%s) - started ))" > "$cache_entry.partial/build-seconds"
     rm -rf "$cache_entry" && mv "$cache_entry.partial" "$cache_entry"
     touch "$cache_entry/complete"
@@ -56,5 +57,6 @@ cache_build() {
     printf 'cache: %s from %s\n' "$kind" "$cache_entry" >&2
   fi
   flock -u 9
+  exec 9>&-
   cache_prune "$kind" "$key"
 }

@@ -160,6 +160,17 @@ def clusters() -> list[str]:
     return run(KIND, "get", "clusters", timeout=60).split()
 
 
+def runs_image(image: str) -> bool:
+    """Whether the cluster's control plane runs the node image `image` is now."""
+
+    def identity(*command: str) -> str:
+        result = subprocess.run([DOCKER, *command], capture_output=True, text=True, check=False, timeout=60)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    wanted = identity("image", "inspect", "--format", "{{.Id}}", image)
+    return bool(wanted) and identity("inspect", "--format", "{{.Image}}", f"{NAME}-control-plane") == wanted
+
+
 def require_tools() -> None:
     for tool in (KIND, KUBECTL):
         if not os.access(tool, os.X_OK):
@@ -179,8 +190,16 @@ def install_crds() -> int:
 
 
 def load_images(images: list[str]) -> None:
-    """Images made on this machine into every node's containerd (`kind load` skips a node that has them)."""
+    """Images made on this machine into every node's containerd (`kind load` skips a node that has them), pinned
+    as the node image's own are: the kubelet's image garbage collection never removes what nothing could pull
+    back."""
     run(KIND, "load", "docker-image", "--name", NAME, *images, timeout=900)
+    for node in run(KIND, "get", "nodes", "--name", NAME, timeout=60).split():
+        for image in images:
+            # containerd names them as Docker would: a first part without a dot or colon is a Docker Hub path.
+            reference = image if any(c in image.split("/", 1)[0] for c in ".:") else f"docker.io/{image}"
+            run(DOCKER, "exec", node, "ctr", "-n", "k8s.io", "images", "label", reference,
+                "io.cri-containerd.pinned=pinned", timeout=60)  # fmt: skip
 
 
 def routes(nodes: list[dict[str, Any]]) -> None:
@@ -226,6 +245,11 @@ def up(workers: int) -> None:
         timeout=120,
     )
     require_privileged(image)
+    if NAME in clusters() and not runs_image(image):
+        # Its nodes were made from an older node image (what kind baked into them at creation, the default
+        # StorageClass say, would stay old): a throwaway cluster is made again.
+        print(f"k8s-up: cluster {NAME} runs an older node image than {image}; making it again")
+        run(KIND, "delete", "cluster", "--name", NAME, timeout=300)
     if NAME in clusters():
         print(f"k8s-up: cluster {NAME} exists; checking it")
         KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)

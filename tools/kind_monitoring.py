@@ -2,7 +2,7 @@
 kube-prometheus-stack that make the monitoring component's objects work, built offline by
 tools/kind/monitoring/build.sh (its chart repository and image registries cannot be reached here).
 
-- The Prometheus Operator (namespace `monitoring`, the stacks' default monitoring namespace) with the RBAC of
+- The Prometheus Operator (in the kind stack's monitoring namespace, `monitoring`) with the RBAC of
   its release's examples, managing the kubelets' Service in kube-system as the chart's operator does.
 - One Prometheus (`aurigraph`) that selects every ServiceMonitor, PodMonitor and PrometheusRule of the cluster, as
   the monitoring component expects of a cluster that already runs an operator (`monitoring.installStack:
@@ -31,8 +31,19 @@ from tools import crds
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTING = ROOT / ".tools" / "kind" / "monitoring-images.json"
-MODULES = ROOT / "tools" / "kind" / "monitoring" / "modules"
-NAMESPACE = next(f for f in dataclasses.fields(MonitoringSettings) if f.name == "namespace").metadata["default"]
+MODULES = crds.MODULES
+KIND_STACK = ROOT / "Pulumi.kind.yaml"
+
+
+def monitoring_namespace(stack_file: Path = KIND_STACK) -> str:
+    """The kind stack's monitoring namespace (`monitoring.namespace`, else its default): the one its NetworkPolicies
+    admit Prometheus from."""
+    default = next(f for f in dataclasses.fields(MonitoringSettings) if f.name == "namespace").metadata["default"]
+    config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    return str((config.get("aurigraph-infra:monitoring") or {}).get("namespace", default))
+
+
+NAMESPACE = monitoring_namespace()
 PROMETHEUS = "aurigraph"  # the Prometheus resource; its StatefulSet is prometheus-aurigraph
 PROMETHEUS_PORT = 9090
 KUBELET_SERVICE = "kube-system/kubelet"
@@ -223,7 +234,15 @@ def _exists(kubectl: Callable[..., str], namespace: str, kind: str, name: str) -
     return bool(kubectl("-n", namespace, "get", kind, name, "-o", "name", "--ignore-not-found", timeout=60).strip())
 
 
-def prometheus_address(kubectl: Callable[..., str]) -> str:
-    """http://<pod address>:9090 of the cluster's Prometheus (this machine routes to the pod network)."""
-    pod = json.loads(kubectl("-n", NAMESPACE, "get", "pod", f"prometheus-{PROMETHEUS}-0", "-o", "json", timeout=60))
-    return f"http://{pod['status']['podIP']}:{PROMETHEUS_PORT}"
+def prometheus_address(kubectl: Callable[..., str], timeout: float = 180) -> str:
+    """http://<pod address>:9090 of the cluster's Prometheus (this machine routes to the pod network), waiting while
+    its pod has none (rescheduled after a drain, say)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = kubectl("-n", NAMESPACE, "get", "pod", f"prometheus-{PROMETHEUS}-0", "--ignore-not-found", "-o",
+                        "jsonpath={.status.podIP}", timeout=60).strip()  # fmt: skip
+        if found:
+            return f"http://{found}:{PROMETHEUS_PORT}"
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the pod prometheus-{PROMETHEUS}-0 ({NAMESPACE}) has no address after {timeout:.0f} s")
+        time.sleep(2)

@@ -25,7 +25,7 @@ if [ -x "${buildctl[0]}" ] && "${buildctl[@]}" debug workers >/dev/null 2>&1; th
   "${buildctl[@]}" prune --keep-storage "${BUILDKIT_KEEP_STORAGE_MB:-6000}" >/dev/null
 fi
 command -v go >/dev/null && go clean -cache
-for kind in toolchain supplychain kind-programs kind; do
+for kind in toolchain supplychain kind-programs kind kind-monitoring; do
   [ -d "$(cache_root)/$kind" ] || continue
   # The newest entry stands for the one in use (an empty directory has none: grep then finds nothing).
   current=$(ls -1t "$(cache_root)/$kind" | { grep -v '\.partial$' || true; } | head -1)

@@ -12,13 +12,15 @@ import pytest
 
 from stack_config.schema import MonitoringSettings
 from tools import kind_monitoring
+from tools.verify_cluster import kubectl_program
 
 PROGRAMS = ("prometheus-operator", "prometheus-config-reloader", "kube-state-metrics", "metrics-server", "prometheus")
 LISTING = {name: {"image": f"aurigraph/{name}:v9.9.9", "version": "v9.9.9"} for name in PROGRAMS}
 
 
 def kubectl(*arguments: str, **_: Any) -> str:
-    return subprocess.run(["kubectl", *arguments], capture_output=True, text=True, check=True).stdout
+    """Only `kubectl kustomize`: no cluster."""
+    return subprocess.run([kubectl_program(), *arguments], capture_output=True, text=True, check=True).stdout
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -40,7 +42,8 @@ def test_the_operator_runs_our_images_in_the_monitoring_namespace() -> None:
     assert ["--prometheus-config-reloader", "aurigraph/prometheus-config-reloader:v9.9.9"] in flags
     assert ["--kubelet-service", "kube-system/kubelet"] in flags
     assert len({flag for flag, *_ in flags}) == len(flags), "a flag given twice"
-    assert not [a for a in container["args"] if "quay.io" in a]
+    images = [a.split("=", 1)[1] for a in container["args"] if "/" in a.split("=", 1)[-1] and ":" in a]
+    assert images == ["aurigraph/prometheus-config-reloader:v9.9.9"], container["args"]
     for binding in by_kind(objects, "ClusterRoleBinding"):
         assert {s["namespace"] for s in binding["subjects"]} == {"monitoring"}, binding
     accounts = {o["metadata"]["name"] for o in by_kind(objects, "ServiceAccount")}
@@ -72,6 +75,14 @@ def test_prometheus_selects_every_monitor_and_rule_and_scrapes_the_cluster() -> 
     assert (spec["image"], spec["version"]) == ("aurigraph/prometheus:v9.9.9", "v9.9.9")
     assert [e.get("path", "/metrics") for e in kubelet["spec"]["endpoints"]] == ["/metrics", "/metrics/cadvisor"]
     assert all(e["honorLabels"] for e in kubelet["spec"]["endpoints"] + state["spec"]["endpoints"])
+
+
+def test_the_namespace_follows_the_kind_stack(tmp_path: Path) -> None:
+    stack = tmp_path / "Pulumi.kind.yaml"
+    stack.write_text("config:\n  aurigraph-infra:monitoring:\n    installStack: false\n")
+    assert kind_monitoring.monitoring_namespace(stack) == "monitoring"
+    stack.write_text("config:\n  aurigraph-infra:monitoring:\n    namespace: observability\n")
+    assert kind_monitoring.monitoring_namespace(stack) == "observability"
 
 
 def test_a_missing_image_listing_says_how_to_make_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -28,13 +28,11 @@ say() { printf 'kind-monitoring: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
 
 command -v go >/dev/null || fail "Go is required and was not found on PATH"
-programs_key=$( { cat "$here/programs.sh"; find "$here/modules" -type f | LC_ALL=C sort | xargs cat; go env GOVERSION; } \
-  | sha256sum | cut -c1-16)
-programs=$(cache_root)/kind-monitoring/$programs_key
-
+programs_key=$( { cat "$here/programs.sh"; find "$here/modules" -type f | LC_ALL=C sort | xargs cat;
+  go env GOVERSION; } | sha256sum | cut -c1-16)
 # Once: a second run (CI starts one early in the background, `--programs-only`) waits for the first.
-build_programs() { cache_build kind-monitoring "$programs_key" "$here/programs.sh"; }
-build_programs
+cache_build kind-monitoring "$programs_key" "$here/programs.sh"
+programs=$cache_entry
 [ "${1:-}" = "--programs-only" ] && exit 0
 
 "$docker_cli" info >/dev/null 2>&1 || fail "no Docker engine answers: make docker-engine first"
@@ -43,18 +41,14 @@ bases_key=$("$docker_cli" image inspect --format '{{index .Config.Labels "io.aur
 key=$( { cat "$here/build.sh" "$here/Dockerfile" "$here/versions.env"; echo "$programs_key $bases_key"; } \
   | sha256sum | cut -c1-16)
 
-# target -> program version (the image's tag).
+# Image target -> release: the programs' (programs.sh lists them), then Prometheus. An image's tag is its release and
+# this build's key, so that a rebuilt image is a changed pod spec: the cluster rolls it out.
 declare -A versions
-while read -r program version; do versions[$program]=$version; done < "$programs/bin/versions"
-prometheus_version=v${PROMETHEUS_DEBIAN_VERSION%%+*}
-versions[prometheus]=$prometheus_version
-targets=(prometheus-operator prometheus-config-reloader kube-state-metrics metrics-server prometheus)
-
-reference() { printf '%s/%s:%s' "$IMAGE_PREFIX" "$1" "${versions[$1]}"; }
-current() {
-  [ "$("$docker_cli" image inspect --format '{{index .Config.Labels "io.aurigraph.kind-monitoring.key"}}' \
-      "$(reference "$1")" 2>/dev/null)" = "$key" ]
-}
+targets=()
+while read -r program version; do versions[$program]=$version; targets+=("$program"); done < "$programs/bin/versions"
+versions[prometheus]=$PROMETHEUS_VERSION
+targets+=(prometheus)
+reference() { printf '%s/%s:%s-%s' "$IMAGE_PREFIX" "$1" "${versions[$1]}" "${key:0:8}"; }
 
 started=$(date +%s)
 work=$(mktemp -d /var/tmp/aurigraph-kind-monitoring.XXXXXX)
@@ -62,18 +56,21 @@ trap 'rm -rf "$work"' EXIT
 cache_install "$programs/bin" "$work/bin"
 built=()
 for target in "${targets[@]}"; do
-  current "$target" && continue
-  DOCKER_BUILDKIT=1 "$docker_cli" build --quiet --target "$target" --label "io.aurigraph.kind-monitoring.key=$key" \
-    --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" \
-    --build-arg "PROMETHEUS_DEBIAN_VERSION=$PROMETHEUS_DEBIAN_VERSION" \
-    -f "$here/Dockerfile" -t "$(reference "$target")" "$work" >/dev/null
-  built+=("$target")
+  if ! "$docker_cli" image inspect "$(reference "$target")" >/dev/null 2>&1; then
+    DOCKER_BUILDKIT=1 "$docker_cli" build --quiet --target "$target" \
+      --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" \
+      -f "$here/Dockerfile" -t "$(reference "$target")" "$work" >/dev/null
+    built+=("$target")
+  fi
+  # Older builds' tags go (the image stays while a cluster node holds it).
+  "$docker_cli" images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_PREFIX/$target" \
+    | grep -vxF "$(reference "$target")" | xargs -r "$docker_cli" rmi >/dev/null 2>&1 || true
 done
-# The image Debian's package gave must be the version the operator is told.
-# (Debian's build reports its package's upstream version, `2.53.3+ds1`.)
-reported=$("$docker_cli" run --rm "$(reference prometheus)" --version 2>&1 | sed -n 's/^prometheus, version \([^ ]*\).*/\1/p')
-[ "v${reported%%+*}" = "$prometheus_version" ] \
-  || fail "the Prometheus image reports version '$reported', not ${prometheus_version#v} (versions.env)"
+# Debian's package must hold the release the operator is told (it reports `2.53.3+ds1`, its upstream version).
+reported=$("$docker_cli" run --rm "$(reference prometheus)" --version 2>&1 \
+  | sed -n 's/^prometheus, version \([^ ]*\).*/\1/p')
+[ "v${reported%%+*}" = "$PROMETHEUS_VERSION" ] \
+  || fail "Debian's Prometheus is now '$reported', not $PROMETHEUS_VERSION (versions.env): update versions.env"
 
 mkdir -p "$(dirname "$listing")"
 {

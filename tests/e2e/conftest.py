@@ -189,6 +189,7 @@ class Outcome:
     sent: float  # time.monotonic() when sent
     seconds: float
     status: int
+    problem: str = ""  # the answer's problem type (`urn:aurigraph:problem:<slug>`: its slug), when it has one
 
     @property
     def committed(self) -> bool:
@@ -221,8 +222,9 @@ class Load:
             status, receipt = -2, None
         if status == 201 and not (isinstance(receipt, dict) and receipt.get("status") == "committed"):
             status = -1  # a 201 that is not a commit receipt counts as a failure
+        problem = str(receipt.get("type", "")).rsplit(":", 1)[-1] if isinstance(receipt, dict) else ""
         with self._lock:
-            self.outcomes.append(Outcome(transaction_id, due, time.monotonic() - due, status))
+            self.outcomes.append(Outcome(transaction_id, due, time.monotonic() - due, status, problem))
 
     def _offer(self) -> None:
         started, index = time.monotonic(), 0
@@ -261,9 +263,10 @@ class Load:
 
     def summary(self) -> str:
         latencies = [o.seconds * 1000 for o in self.committed]
-        failures: dict[int, int] = {}
+        failures: dict[str, int] = {}
         for outcome in self.failed:
-            failures[outcome.status] = failures.get(outcome.status, 0) + 1
+            kind = f"{outcome.status} {outcome.problem}".strip()
+            failures[kind] = failures.get(kind, 0) + 1
         return (
             f"{len(self.outcomes)} offered at {self.rate:g}/s, {len(latencies)} committed, {len(self.failed)} failed"
             f" {failures or ''}; p50 {percentile(latencies, 0.5):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms"

@@ -119,14 +119,18 @@ def start(node: Node, log_dir: Path, java_opts: list[str]) -> None:
 
 
 def http_json(url: str, body: object = None, timeout: float = 2.0) -> tuple[int, object]:
-    """GETs ``url`` (POSTs ``body`` as JSON when given): the status and parsed answer; 0 if nothing answered."""
+    """GETs ``url`` (POSTs ``body`` as JSON when given): the status and parsed answer (for a refusal, the node's
+    problem document; None where the body is not JSON); 0 if nothing answered."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, None
+        try:
+            return error.code, json.loads(error.read() or b"null")
+        except (OSError, ValueError):
+            return error.code, None
     except (OSError, ValueError):
         return 0, None
 

@@ -13,8 +13,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -181,20 +179,9 @@ def deployment(cluster: list[dict[str, Any]], tmp_path_factory: pytest.TempPathF
 
 
 def commit(url: str, transaction_id: str, timeout: float = 30) -> tuple[int, Any]:
-    """The status and parsed answer: a receipt, or for a refusal the node's problem document (which http_json
-    drops). Errors below HTTP raise, as from http_json's urlopen."""
-    body = json.dumps({"id": transaction_id, "sender": "e2e", "recipient": "operator", "amount": 1}).encode()
-    request = urllib.request.Request(
-        url + "/api/v11/transactions", data=body, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        try:
-            return error.code, json.loads(error.read() or b"null")
-        except ValueError:
-            return error.code, None
+    """The status and parsed answer: a receipt, or for a refusal the node's problem document."""
+    body = {"id": transaction_id, "sender": "e2e", "recipient": "operator", "amount": 1}
+    return http_json(url + "/api/v11/transactions", body, timeout=timeout)
 
 
 @dataclass(frozen=True)

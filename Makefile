@@ -191,7 +191,7 @@ workflows-check: venv ## actionlint and zizmor on .github/workflows (every run s
 	$(VENV)/bin/zizmor --offline --no-progress --min-severity=low .github/
 
 .PHONY: verify
-verify: venv docker-engine ## Check STACK's deployment (on its cluster, or its rendered manifests run as containers): health (3 x 30 s), smoke transactions, agreement
+verify: venv docker-engine ## Check STACK's deployment (on its cluster, or its rendered manifests run as containers): health (3 x 30 s), smoke transactions, agreement; on a cluster, performance measured by Prometheus
 	$(PYTHON) -m tools.verify --stack $(STACK)
 
 .PHONY: pipeline

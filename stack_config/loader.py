@@ -64,6 +64,27 @@ def load(raw_config: Mapping[str, Any], stack: str) -> StackConfig:
     return config
 
 
+def defaults(cls: type[T]) -> T:
+    """A section as a stack file that leaves all its keys out would have it."""
+    problems: list[str] = []
+    section = _read_section(cls, {}, "", "", problems)
+    if section is None:
+        raise ConfigError("(defaults)", problems)
+    return section
+
+
+def load_section(project: Path, stack: str, name: str, cls: type[T]) -> T:
+    """One object key of a stack file, typed (for tools that need part of a stack's config: the rest may hold
+    secrets only the CLI decrypts). Raises :class:`ConfigError` listing every problem."""
+    problems: list[str] = []
+    raw = read_stack_file(project, stack).get(f"{PROJECT}:{name}", "{}")
+    member = _as_object(raw, name, problems)
+    section = None if member is None else _read_section(cls, member, f"{name}.", stack, problems)
+    if problems or section is None:
+        raise ConfigError(stack_file_name(stack), problems)
+    return section
+
+
 # Pulumi's Python program runner treats this exit code as "the error was already shown to the user" and
 # adds no second, generic error of its own.
 EXIT_CODE_ERROR_SHOWN = 32

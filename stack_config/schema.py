@@ -311,6 +311,34 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class VerificationSettings:
+    """How the pipeline judges a deployment's performance before it records its digests as verified (after health,
+    smoke transactions and agreement; tools/performance.py): a probe load through the business Service, measured by
+    the cluster's Prometheus, against the alerting rules' objectives and the stack's last verified figures."""
+
+    probe_rate: int = key(
+        "probeRate",
+        kinds.count(minimum=0, maximum=10000),
+        "Transactions a second offered through the business Service while Prometheus measures. `0` leaves "
+        "performance unchecked (a stack without monitoring must say so).",
+        default=5,
+    )
+    probe_seconds: int = key(
+        "probeSeconds",
+        kinds.count(minimum=10, maximum=3600),
+        "How long the measured probe load runs (after a warm-up of a quarter of it).",
+        default=60,
+    )
+    latency_regression_percent: int = key(
+        "latencyRegressionPercent",
+        kinds.count(minimum=0, maximum=1000),
+        "How far above the last verified deployment's p99 (at the same probe rate) a p99 over the objective "
+        "(AurigraphLatencyP99High's threshold) may be.",
+        default=50,
+    )
+
+
+@dataclass(frozen=True)
 class ImageSettings:
     """How the three node images are built (docker-build provider, BuildKit), tagged and pushed."""
 
@@ -408,6 +436,9 @@ class StackConfig:
     images: ImageSettings = section("images", ImageSettings, "How node images are built and pushed.")
     network: NetworkSettings = section("network", NetworkSettings, "NetworkPolicies and the optional mesh.")
     monitoring: MonitoringSettings = section("monitoring", MonitoringSettings, "Prometheus, alerts, dashboards.")
+    verification: VerificationSettings = section(
+        "verification", VerificationSettings, "How the pipeline measures a deployment's performance."
+    )
     registry_credentials: Mapping[str, str] | None = key(
         "registryCredentials",
         kinds.REGISTRY_CREDENTIALS,
@@ -469,6 +500,14 @@ class StackConfig:
                         f"every credential; missing: {', '.join(missing)}",
                     )
                 )
+        if self.verification.probe_rate and not self.monitoring.enabled:
+            found.append(
+                (
+                    "verification.probeRate",
+                    "performance is measured by the Prometheus that watches the network, and monitoring.enabled is "
+                    "false: set the probe rate to 0 to leave performance unchecked",
+                )
+            )
         if self.mirror_keys_to_aws and self.environment == "local":
             found.append(("mirrorKeysToAws", "the local stack has no AWS account to mirror to"))
         unknown = sorted(set(self.validator_keys) - {f"validator-{n}" for n in range(self.validators.replicas)})

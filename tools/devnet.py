@@ -206,8 +206,11 @@ class Connection:
         self.writer.close()
 
 
-async def load(run: str, ports: list[int], tps: float, seconds: float, connections_max: int) -> LoadResult:
+async def load(
+    run: str, ports: list[int], tps: float, seconds: float, connections_max: int, prefix: str = ""
+) -> LoadResult:
     """Offers ``tps`` transactions a second for ``seconds``, whether or not earlier ones were answered.
+    ``prefix`` goes before the API's paths (a proxy's path to the node, e.g. the API server's to a Service).
 
     An open loop: transaction ``i`` is due at ``i / tps`` and its latency counts from then, so a slow answer
     shows up in the figures instead of silently lowering the load (no coordinated omission). Submissions
@@ -225,7 +228,7 @@ async def load(run: str, ports: list[int], tps: float, seconds: float, connectio
             connection = idle[port].pop() if idle[port] else await Connection.open(port)
             body = json.dumps({"id": f"{run}-{index}", "sender": "alice", "recipient": "bob", "amount": 1})
             try:
-                status, answer = await connection.post("/api/v11/transactions", body.encode())
+                status, answer = await connection.post(f"{prefix}/api/v11/transactions", body.encode())
             except (OSError, asyncio.IncompleteReadError):
                 status, answer = "closed", b""
             if status == "201":

@@ -46,7 +46,7 @@ from components.metadata import COMPONENT_LABEL
 from components.pod import WORKLOAD_TYPES
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
-from tools import images, supply_chain, verify
+from tools import images, supply_chain, verify, verify_cluster
 from tools.stack_ops import StackRun, cluster_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,9 @@ def verification(run: StackRun) -> verify.Report:
     rendered = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
     directory = rendered.get("renderDirectory", f"build/manifests/{run.stack}")
     try:
-        report = verify.verify_stack(run.project, run.stack, run.project / directory)
+        target = verify_cluster.target_of(run.project, run.stack)
+        baseline = run.verified_performance() if target is not None and target.verification.probe_rate else None
+        report = verify.verify_stack(run.project, run.stack, run.project / directory, baseline=baseline)
     except verify.VerifyError as error:
         raise PipelineError(str(error)) from None
     print(verify.describe(report), flush=True)
@@ -273,7 +275,7 @@ def verify_or_roll_back(run: StackRun, state: Run, failure: str) -> None:
     """Verifies what `up` deployed: records its digests as verified, or rolls back to the recorded ones."""
     state.verification = state.timed("verify", lambda: verification(run))
     if state.verification.verified:
-        run.record_verified(state.deployed)
+        run.record_verified(state.deployed, state.verification.performance_baseline)
     else:
         state.stages[-1].passed = False
         state.blockers.append(failure)
@@ -377,6 +379,9 @@ def report(state: Run) -> str:
         lines.append(
             f"Deployment: {health}; smoke {check.smoke_committed} of {verify.SMOKE_TRANSACTIONS}; {check.agreement}"
         )
+        if check.performance or check.performance_failed:
+            verdict = "; ".join(check.performance_failed) or "within limits"
+            lines.append(f"Performance: {check.performance or 'not measured'}: {verdict}")
     if state.promoted_from and state.deployed:
         lines.append(
             f"Promoted from {state.promoted_from} (not rebuilt): "

@@ -31,8 +31,10 @@ from stack_config.schema import PROJECT
 from tools.images import BUILDER, Built, InputError, check_builder, check_registry, table
 
 ROOT = Path(__file__).resolve().parent.parent
-# The stack tags that record, per role, the digest of the last deployment that passed verification.
+# The stack tags that record, per role, the digest of the last deployment that passed verification, and its
+# performance figures (tools/performance.py: the baseline the next deployment is judged against).
 VERIFIED_TAG = "aurigraph:verified:"
+PERFORMANCE_TAG = "aurigraph:performance"
 PAST_TENSE = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced", "same": "unchanged"}
 
 
@@ -100,12 +102,22 @@ class StackRun:
 
     def verified_references(self) -> dict[str, str]:
         """The digests of the stack's last verified deployment, per role (stack tags set by the pipeline)."""
-        tags: dict[str, str] = json.loads(self.pulumi("stack", "tag", "ls", "--json", capture=True) or "{}")
+        tags = self.tags()
         return {name.removeprefix(VERIFIED_TAG): value for name, value in tags.items() if name.startswith(VERIFIED_TAG)}
 
-    def record_verified(self, references: dict[str, str]) -> None:
+    def record_verified(self, references: dict[str, str], performance: str = "") -> None:
         for role, reference in references.items():
             self.pulumi("stack", "tag", "set", f"{VERIFIED_TAG}{role}", reference, capture=True)
+        if performance:
+            self.pulumi("stack", "tag", "set", PERFORMANCE_TAG, performance, capture=True)
+
+    def tags(self) -> dict[str, str]:
+        found: dict[str, str] = json.loads(self.pulumi("stack", "tag", "ls", "--json", capture=True) or "{}")
+        return found
+
+    def verified_performance(self) -> str | None:
+        """The performance figures of the stack's last verified deployment (JSON), if recorded."""
+        return self.tags().get(PERFORMANCE_TAG)
 
     def config_with_references(self, references: dict[str, str]) -> Path:
         """A copy of the stack file that runs ``references`` (the committed file stays as it is), for

@@ -92,6 +92,9 @@ class Report:
     smoke_committed: int = 0
     smoke_failed: list[str] = field(default_factory=list)
     agreement: str = ""
+    performance: str = ""  # the probe's figures and the p99 limit applied (tools/performance.py)
+    performance_failed: list[str] = field(default_factory=list)
+    performance_baseline: str = ""  # what a verified deployment records for the next to be judged against
     verified: bool = False
 
 
@@ -343,13 +346,14 @@ def verify(stack: str, manifests: Path, keep: bool = False) -> Report:
     return report
 
 
-def verify_stack(project: Path, stack: str, manifests: Path, keep: bool = False) -> Report:
-    """A stack applied to a cluster (its config names a kubeconfig) is checked there (tools/verify_cluster.py);
-    a rendered one as containers from ``manifests``."""
+def verify_stack(project: Path, stack: str, manifests: Path, keep: bool = False, baseline: str | None = None) -> Report:
+    """A stack applied to a cluster (its config names a kubeconfig) is checked there (tools/verify_cluster.py),
+    its performance judged against ``baseline`` (the last verified figures); a rendered one as containers from
+    ``manifests``."""
     from tools import verify_cluster  # it builds on this module
 
     target = verify_cluster.target_of(project, stack)
-    return verify(stack, manifests, keep) if target is None else verify_cluster.verify(stack, target)
+    return verify(stack, manifests, keep) if target is None else verify_cluster.verify(stack, target, baseline)
 
 
 def describe(report: Report) -> str:
@@ -367,6 +371,10 @@ def describe(report: Report) -> str:
         lines.append(f"  refused    {failure}")
     if report.agreement:
         lines.append(f"  agreement  {report.agreement}")
+    if report.performance:
+        lines.append(f"  performance {report.performance}")
+    for failure in report.performance_failed:
+        lines.append(f"  too slow   {failure}")
     return "\n".join(lines)
 
 

@@ -4,11 +4,14 @@ checks `tools/verify.py` makes on a rendered stack, asked of the running deploym
 - **health**: every node workload has all the pods it wants, each ready and running the workload's current image,
   within three tries of 30 s; a pod that is not says why (its container's waiting reason, e.g. CrashLoopBackOff);
 - **smoke**: transactions committed through the business Service;
-- **agreement**: every validator and slim pod holds the same block at the lowest of their heads (tools/verify.py).
+- **agreement**: every validator and slim pod holds the same block at the lowest of their heads (tools/verify.py);
+- **performance**: a probe load through the business Service, measured by the cluster's Prometheus and judged
+  against the alerting rules' objectives and the stack's last verified figures (tools/performance.py).
 
 The nodes are reached through the cluster's API server (its proxy to pods and Services), with `kubectl` and the
 stack's kubeconfig: this works from wherever `pulumi up` ran, with no route into the cluster. The answers' HTTP
-statuses are read from kubectl's request log (`-v=6`).
+statuses are read from kubectl's request log (`-v=6`). The probe load and Prometheus' queries go through a
+`kubectl proxy` on loopback instead (one process for thousands of requests).
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from components.metadata import COMPONENT_LABEL
 from components.pod import WORKLOAD_TYPES
 from components.roles import HTTP_PORT
-from stack_config.loader import read_stack_file
-from stack_config.schema import PROJECT, StackConfig
+from stack_config.loader import ConfigError, defaults, load_section, read_stack_file
+from stack_config.schema import PROJECT, MonitoringSettings, StackConfig, VerificationSettings
+from tools import performance
 from tools.verify import HEALTH_TIMEOUT_SECONDS, HEALTH_TRIES, Report, VerifyError, agreement, smoke
 
 KINDS = [kind.rsplit(":", 1)[1].lower() + "s" for kind in WORKLOAD_TYPES]  # statefulsets, deployments, daemonsets
@@ -35,6 +41,7 @@ KINDS = [kind.rsplit(":", 1)[1].lower() + "s" for kind in WORKLOAD_TYPES]  # sta
 # (older releases: `POST https://... 201 Created in 31 milliseconds`).
 NAMESPACE_DEFAULT = next(f.metadata["default"] for f in fields(StackConfig) if f.name == "namespace")
 STATUS_LINE = re.compile(r'(?:\bstatus="|\b(?:GET|POST) \S+ )(\d{3})\b')
+PROXY_LINE = re.compile(r"Starting to serve on 127\.0\.0\.1:(\d+)")
 
 
 def kubectl_program() -> str:
@@ -54,6 +61,8 @@ class Target:
     kubeconfig: Path
     context: str | None
     namespace: str
+    monitoring_namespace: str = "monitoring"
+    verification: VerificationSettings = field(default_factory=lambda: defaults(VerificationSettings))
 
     def kubectl(
         self, *arguments: str, stdin: str | None = None, timeout: float = 60
@@ -93,6 +102,33 @@ class Target:
         except ValueError:
             return status, None
 
+    @contextmanager
+    def proxy(self) -> Iterator[int]:
+        """A `kubectl proxy` to the API server on a free loopback port, for as long as the block runs."""
+        command = [kubectl_program(), "--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            command += ["--context", self.context]
+        process = subprocess.Popen(
+            [*command, "proxy", "--port=0", "--address=127.0.0.1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            found = PROXY_LINE.search(line)
+            if not found:
+                raise VerifyError(f"kubectl proxy did not start: {line.strip() or 'no output'}")
+            yield int(found.group(1))
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+    def service_path(self, namespace: str, service: str) -> str:
+        """The API server's proxy path to a Service's port (``name:port``)."""
+        return f"/api/v1/namespaces/{namespace}/services/{service}/proxy"
+
 
 @dataclass(frozen=True)
 class ProxiedNode:
@@ -116,7 +152,18 @@ def target_of(project: Path, stack: str) -> Target | None:
     if kubeconfig is None:
         return None
     namespace = read_stack_file(project, stack).get(f"{PROJECT}:namespace") or NAMESPACE_DEFAULT
-    return Target(kubeconfig, config_section(project, stack, "kubernetes").get("context"), namespace)
+    try:
+        monitoring = load_section(project, stack, "monitoring", MonitoringSettings)
+        verification = load_section(project, stack, "verification", VerificationSettings)
+    except ConfigError as error:
+        raise VerifyError(str(error)) from None
+    if verification.probe_rate and not monitoring.enabled:
+        raise VerifyError(
+            f"stack {stack}: verification.probeRate needs the network's Prometheus (monitoring.enabled); set it to "
+            "0 to leave performance unchecked"
+        )
+    context = config_section(project, stack, "kubernetes").get("context")
+    return Target(kubeconfig, context, namespace, monitoring.namespace, verification)
 
 
 def pod_node(target: Target, pod: dict[str, Any]) -> ProxiedNode:
@@ -222,7 +269,41 @@ def check_health(target: Target, report: Report) -> list[dict[str, Any]]:
     return pods
 
 
-def verify(stack: str, target: Target) -> Report:
+def check_performance(target: Target, pods: list[dict[str, Any]], report: Report, baseline: str | None) -> None:
+    """The probe load through the business Service, measured by the cluster's Prometheus (tools/performance.py)."""
+    settings = target.verification
+    if not settings.probe_rate:
+        report.performance = "not measured (verification.probeRate is 0)"
+        return
+    business = sorted(p["metadata"]["name"] for p in pods if p["metadata"]["labels"].get(COMPONENT_LABEL) == "business")
+    try:
+        goals = performance.objectives()
+        with target.proxy() as port:
+            prometheus = f"http://127.0.0.1:{port}" + target.service_path(
+                target.monitoring_namespace, performance.PROMETHEUS_SERVICE
+            )
+            submit = (port, target.service_path(target.namespace, "business:http"))
+            measured = performance.measure(
+                performance.prometheus_query(prometheus),
+                submit,
+                target.namespace,
+                business,
+                settings.probe_rate,
+                settings.probe_seconds,
+            )
+    except performance.PerformanceError as error:
+        report.performance_failed = [f"not measured: {error}"]
+        return
+    problems, limit = performance.judge(
+        measured, goals, performance.Baseline.parse(baseline), settings.latency_regression_percent
+    )
+    report.performance = f"{measured.describe()}; p99 limit {limit}"
+    report.performance_failed = problems
+    report.performance_baseline = measured.baseline()
+
+
+def verify(stack: str, target: Target, baseline: str | None = None) -> Report:
+    """``baseline``: the figures of the stack's last verified deployment (tools/performance.py), if any."""
     images = workload_images(target)
     if not images:
         raise VerifyError(f"no node workloads in namespace {target.namespace}: has stack {stack} been deployed?")
@@ -231,5 +312,7 @@ def verify(stack: str, target: Target) -> Report:
     if not report.unhealthy:
         smoke([service_node(target, "business")], report)
         agreed = agreement([pod_node(target, pod) for pod in pods], report)
-        report.verified = agreed and not report.smoke_failed
+        if agreed and not report.smoke_failed:
+            check_performance(target, pods, report, baseline)
+        report.verified = agreed and not report.smoke_failed and not report.performance_failed
     return report

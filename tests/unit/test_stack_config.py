@@ -354,3 +354,28 @@ def test_a_building_stack_takes_all_three_digests_or_none() -> None:
     assert problems_of(raw) == [
         "images.references: name every role's digest (to run those instead of building) or none (to build them all)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "expected"),
+    [
+        ("probeRate", -1, "verification.probeRate: expected an integer from 0 to 10000, got -1"),
+        ("probeSeconds", 5, "verification.probeSeconds: expected an integer from 10 to 3600, got 5"),
+        ("latencyRegressionPercent", "half", "verification.latencyRegressionPercent: expected an integer"),
+        ("probeRates", 5, "verification.probeRates: is not a known key (did you mean verification.probeRate?)"),
+    ],
+)
+def test_a_malformed_verification_setting_is_rejected(member: str, value: Any, expected: str) -> None:
+    raw = raw_config("staging") | {"aurigraph-infra:verification": json.dumps({member: value})}
+    (problem,) = problems_of(raw, "staging")
+    assert problem.startswith(expected)
+
+
+def test_performance_is_measured_by_default_and_only_where_a_prometheus_watches() -> None:
+    config = load(raw_config("staging"), "staging")
+    assert (config.verification.probe_rate, config.verification.probe_seconds) == (5, 60)
+    raw = raw_config("local") | {"aurigraph-infra:monitoring": json.dumps({"enabled": False, "installStack": False})}
+    (problem,) = problems_of(raw, "local")
+    assert problem.startswith("verification.probeRate: performance is measured by the Prometheus that watches")
+    raw["aurigraph-infra:verification"] = json.dumps({"probeRate": 0})
+    assert load(raw, "local").verification.probe_rate == 0

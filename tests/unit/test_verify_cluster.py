@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tools import verify_cluster
-from tools.verify import LAG_BLOCKS_MAX, Report, agreement
+from tools.verify import LAG_BLOCKS_MAX, Report, VerifyError, agreement
 from tools.verify_cluster import STATUS_LINE, Target, rollout, target_of, why_not_ready
 
 GOOD = "registry.example.invalid/aurigraph/business@sha256:" + "a" * 64
@@ -155,3 +156,28 @@ def test_the_target_is_read_from_the_stack_file_alone_even_before_its_digests_ar
     (tmp_path / "Pulumi.local.yaml").write_text("config:\n  aurigraph-infra:environment: local\n")
     assert target_of(tmp_path, "prod") == Target(tmp_path / "build/kubeconfig/prod.yaml", "prod-eks", "ledger")
     assert target_of(tmp_path, "local") is None
+
+
+def test_the_target_carries_the_stacks_prometheus_and_probe_and_bad_settings_are_one_error(tmp_path: Path) -> None:
+    stack = tmp_path / "Pulumi.staging.yaml"
+    head = "config:\n  aurigraph-infra:environment: staging\n  aurigraph-infra:kubernetes:\n    kubeconfig: k.yaml\n"
+    stack.write_text(head + "  aurigraph-infra:monitoring:\n    namespace: watch\n"
+                     "  aurigraph-infra:verification:\n    probeRate: 20\n    probeSeconds: 30\n")  # fmt: skip
+    target = target_of(tmp_path, "staging")
+    assert target is not None and target.monitoring_namespace == "watch"
+    assert (target.verification.probe_rate, target.verification.probe_seconds) == (20, 30)
+    assert target.verification.latency_regression_percent == 50
+    stack.write_text(head + "  aurigraph-infra:verification:\n    probeRate: fast\n")
+    with pytest.raises(VerifyError, match=r"verification\.probeRate: expected an integer from 0 to 10000"):
+        target_of(tmp_path, "staging")
+    stack.write_text(head + "  aurigraph-infra:monitoring:\n    enabled: false\n    installStack: false\n")
+    with pytest.raises(VerifyError, match=r"verification\.probeRate needs the network's Prometheus"):
+        target_of(tmp_path, "staging")
+
+
+def test_no_probe_rate_leaves_performance_unmeasured() -> None:
+    target = FixedTarget({})
+    object.__setattr__(target, "verification", replace(target.verification, probe_rate=0))
+    report = Report("staging")
+    verify_cluster.check_performance(target, [], report, None)
+    assert report.performance == "not measured (verification.probeRate is 0)" and not report.performance_failed

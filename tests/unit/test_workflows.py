@@ -104,3 +104,23 @@ def test_a_release_promotes_and_never_builds() -> None:
     assert not {"make pipeline", "make images", "make up", "make build-env"} & set(runs)
     assert triggers(release) == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}}
     assert release["jobs"]["prod"]["needs"] == "promotion-check"
+
+
+def test_dependabot_watches_every_pinned_module_package_list_and_action() -> None:
+    """Every Go module the project pins (the tools, the kind cluster's programs) is proposed for update; local
+    replacement modules (a `shim/`) are the project's own. Python's and Maven's pins and the actions are too."""
+    updates = load(ROOT / ".github" / "dependabot.yml")["updates"]
+    watched: dict[str, set[str]] = {}
+    for update in updates:
+        directories = update.get("directories") or [update["directory"]]
+        watched.setdefault(update["package-ecosystem"], set()).update(directories)
+    modules = {
+        "/" + str(path.parent.relative_to(ROOT))
+        for path in (ROOT / "tools").rglob("go.mod")
+        if "shim" not in path.relative_to(ROOT).parts
+    }
+    assert modules and modules == watched["gomod"], modules ^ watched["gomod"]
+    assert watched["pip"] == {"/"} and (ROOT / "requirements.txt").exists()
+    assert watched["maven"] == {"/reference-node"} and (ROOT / "reference-node" / "pom.xml").exists()
+    assert watched["github-actions"] == {"/"}
+    assert all(update.get("cooldown") for update in updates)

@@ -9,6 +9,7 @@ for `make k8s-down`).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tempfile
 import threading
@@ -190,7 +191,7 @@ class Outcome:
     sent: float  # time.monotonic() when sent
     seconds: float
     status: int
-    problem: str = ""  # the answer's problem type (`urn:aurigraph:problem:<slug>`: its slug), when it has one
+    problem: str = ""  # the answer's problem type (`urn:aurigraph:problem:<slug>`: its slug) and cause, if any
 
     @property
     def committed(self) -> bool:
@@ -224,6 +225,10 @@ class Load:
         if status == 201 and not (isinstance(receipt, dict) and receipt.get("status") == "committed"):
             status = -1  # a 201 that is not a commit receipt counts as a failure
         problem = str(receipt.get("type", "")).rsplit(":", 1)[-1] if isinstance(receipt, dict) else ""
+        # A business node names the cause of a commit it could not get: "... did not commit it (SomeException)".
+        cause = re.search(r"\((\w+(?:Exception|Error))\)", str(receipt.get("detail", ""))) if problem else None
+        if cause:
+            problem += f" {cause.group(1)}"
         with self._lock:
             self.outcomes.append(Outcome(transaction_id, due, time.monotonic() - due, status, problem))
 

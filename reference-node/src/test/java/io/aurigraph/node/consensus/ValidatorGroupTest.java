@@ -131,6 +131,31 @@ class ValidatorGroupTest {
         group.awaitAgreement();
     }
 
+    /**
+     * A proposal that runs out of retries (no quorum for longer than the client's retry policy lasts) fails, and
+     * the business node commits again once the group is back. Ratis' ordered async client keeps such a failure in
+     * its sliding window and fails every later request at once ({@code AlreadyClosedException}): the client
+     * must be replaced, or the node would refuse every transaction while it still looks ready.
+     */
+    @Test
+    void aProposalThatRanOutOfRetriesLeavesTheBusinessNodeAbleToCommitOnceTheGroupIsBack() throws Exception {
+        commitAll("before", 10);
+        for (int i = 0; i < group.size(); i++) {
+            group.stop(i);
+        }
+        CompletableFuture<Outcome> lost = batcher.submit(tx("during-outage"));
+        java.util.concurrent.ExecutionException failed = org.junit.jupiter.api.Assertions.assertThrows(
+                java.util.concurrent.ExecutionException.class, () -> lost.get(60, TimeUnit.SECONDS));
+        assertTrue(failed.getCause() != null, "the proposal failed with a cause");
+        for (int i = 0; i < group.size(); i++) {
+            group.start(i);
+        }
+        group.leaderIndex();
+        Outcome after = batcher.submit(tx("after-outage")).get(30, TimeUnit.SECONDS);
+        assertEquals(Outcome.Status.COMMITTED, after.status());
+        commitAll("later", 20);
+    }
+
     @Test
     void theWholeGroupRestartedRecoversItsLedgerFromDisk() throws Exception {
         commitAll("kept", 600);

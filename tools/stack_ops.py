@@ -177,7 +177,9 @@ class StackRun:
         built = pushed_images(outputs.get("images") or {})
         rows += [(f"output {name}", json.dumps(value)) for name, value in sorted(outputs.items()) if name != "images"]
         rows.append(("images", f"{len(built)} built and pushed (below)" if built else "none built by this stack"))
-        rows.append(("policies", "no policy pack is configured yet"))
+        levels = self.project / "policies" / "config" / f"{self.stack}.json"
+        enforced = f"enforcement levels of {levels.relative_to(self.project)}" if levels.exists() else "default levels"
+        rows.append(("policies", f"policies/ with {enforced}: no mandatory violation (advisory ones are above)"))
         width = max(len(label) for label, _ in rows)
         lines = [f"  {label.ljust(width)}  {value}" for label, value in rows]
         lines += [f"    {name}" for name in files]

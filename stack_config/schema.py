@@ -337,6 +337,15 @@ class VerificationSettings:
         default=50,
     )
 
+    def problem_with(self, monitoring: MonitoringSettings) -> str | None:
+        """What is wrong with the probe given how the stack is watched (None: nothing)."""
+        if self.probe_rate and not monitoring.enabled:
+            return (
+                "performance is measured by the Prometheus that watches the network, and monitoring.enabled is "
+                "false: set the probe rate to 0 to leave performance unchecked"
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class ImageSettings:
@@ -500,14 +509,9 @@ class StackConfig:
                         f"every credential; missing: {', '.join(missing)}",
                     )
                 )
-        if self.verification.probe_rate and not self.monitoring.enabled:
-            found.append(
-                (
-                    "verification.probeRate",
-                    "performance is measured by the Prometheus that watches the network, and monitoring.enabled is "
-                    "false: set the probe rate to 0 to leave performance unchecked",
-                )
-            )
+        probe_problem = self.verification.problem_with(self.monitoring)
+        if probe_problem:
+            found.append(("verification.probeRate", probe_problem))
         if self.mirror_keys_to_aws and self.environment == "local":
             found.append(("mirrorKeysToAws", "the local stack has no AWS account to mirror to"))
         unknown = sorted(set(self.validator_keys) - {f"validator-{n}" for n in range(self.validators.replicas)})

@@ -20,7 +20,7 @@ Judged against:
   to the objective alone.
 
 The thresholds are read from monitoring/rules/aurigraph.rules.yaml, their one definition. A verified deployment's
-figures become the stack's baseline (the stack tag ``aurigraph:verified:performance``, tools/stack_ops.py).
+figures become the stack's baseline (the stack tag ``aurigraph:performance``, tools/stack_ops.py).
 """
 
 from __future__ import annotations
@@ -248,13 +248,12 @@ def measure(
     measured.failed = by_result.get("failed", 0.0)
     measured.handled = sum(by_result.values())
     buckets = _difference(LATENCY, selector, start, end, "le")
-    for share in (0.5, 0.99):
+
+    def quantile(share: float) -> float:
         found = query(f"histogram_quantile({share}, {buckets})", end)
-        value = _value(found[0]) if found else math.nan
-        if share == 0.5:
-            measured.p50_ms = value
-        else:
-            measured.p99_ms = value
+        return _value(found[0]) if found else math.nan
+
+    measured.p50_ms, measured.p99_ms = quantile(0.5), quantile(0.99)
     went_down = f"{PROCESSED}{{{selector}}} @ {end:.3f} < {PROCESSED}{{{selector}}} @ {start:.3f}"
     measured.restarted = sorted({s["metric"].get("pod", "") for s in query(went_down, end)})
     return measured

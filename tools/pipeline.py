@@ -46,7 +46,7 @@ from components.metadata import COMPONENT_LABEL
 from components.pod import WORKLOAD_TYPES
 from components.roles import ROLES, SIZE_BAR_MB
 from stack_config.schema import PROJECT
-from tools import images, supply_chain, verify, verify_cluster
+from tools import images, supply_chain, verify
 from tools.stack_ops import StackRun, cluster_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,9 +136,7 @@ def verification(run: StackRun) -> verify.Report:
     rendered = run.stack_file().get("config", {}).get(f"{PROJECT}:kubernetes") or {}
     directory = rendered.get("renderDirectory", f"build/manifests/{run.stack}")
     try:
-        target = verify_cluster.target_of(run.project, run.stack)
-        baseline = run.verified_performance() if target is not None and target.verification.probe_rate else None
-        report = verify.verify_stack(run.project, run.stack, run.project / directory, baseline=baseline)
+        report = verify.verify_stack(run.project, run.stack, run.project / directory, baseline=run.verified_performance)
     except verify.VerifyError as error:
         raise PipelineError(str(error)) from None
     print(verify.describe(report), flush=True)

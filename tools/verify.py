@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,10 +346,16 @@ def verify(stack: str, manifests: Path, keep: bool = False) -> Report:
     return report
 
 
-def verify_stack(project: Path, stack: str, manifests: Path, keep: bool = False, baseline: str | None = None) -> Report:
+def verify_stack(
+    project: Path,
+    stack: str,
+    manifests: Path,
+    keep: bool = False,
+    baseline: Callable[[], str | None] | None = None,
+) -> Report:
     """A stack applied to a cluster (its config names a kubeconfig) is checked there (tools/verify_cluster.py),
-    its performance judged against ``baseline`` (the last verified figures); a rendered one as containers from
-    ``manifests``."""
+    its performance judged against what ``baseline`` reads (the last verified figures); a rendered one as
+    containers from ``manifests``."""
     from tools import verify_cluster  # it builds on this module
 
     target = verify_cluster.target_of(project, stack)

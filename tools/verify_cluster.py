@@ -22,7 +22,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -125,9 +125,10 @@ class Target:
             process.terminate()
             process.wait(timeout=10)
 
-    def service_path(self, namespace: str, service: str) -> str:
-        """The API server's proxy path to a Service's port (``name:port``)."""
-        return f"/api/v1/namespaces/{namespace}/services/{service}/proxy"
+
+def service_path(namespace: str, service: str) -> str:
+    """The API server's proxy path to a Service's port (``name:port``)."""
+    return f"/api/v1/namespaces/{namespace}/services/{service}/proxy"
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,9 @@ def target_of(project: Path, stack: str) -> Target | None:
         verification = load_section(project, stack, "verification", VerificationSettings)
     except ConfigError as error:
         raise VerifyError(str(error)) from None
-    if verification.probe_rate and not monitoring.enabled:
-        raise VerifyError(
-            f"stack {stack}: verification.probeRate needs the network's Prometheus (monitoring.enabled); set it to "
-            "0 to leave performance unchecked"
-        )
+    problem = verification.problem_with(monitoring)
+    if problem:
+        raise VerifyError(f"stack {stack}: verification.probeRate: {problem}")
     context = config_section(project, stack, "kubernetes").get("context")
     return Target(kubeconfig, context, namespace, monitoring.namespace, verification)
 
@@ -173,9 +172,7 @@ def pod_node(target: Target, pod: dict[str, Any]) -> ProxiedNode:
 
 
 def service_node(target: Target, name: str) -> ProxiedNode:
-    return ProxiedNode(
-        f"service/{name}", name, target, f"/api/v1/namespaces/{target.namespace}/services/{name}:http/proxy"
-    )
+    return ProxiedNode(f"service/{name}", name, target, service_path(target.namespace, f"{name}:http"))
 
 
 def workload_images(target: Target) -> dict[str, tuple[str, int, int]]:
@@ -269,8 +266,11 @@ def check_health(target: Target, report: Report) -> list[dict[str, Any]]:
     return pods
 
 
-def check_performance(target: Target, pods: list[dict[str, Any]], report: Report, baseline: str | None) -> None:
-    """The probe load through the business Service, measured by the cluster's Prometheus (tools/performance.py)."""
+def check_performance(
+    target: Target, pods: list[dict[str, Any]], report: Report, baseline: Callable[[], str | None] | None
+) -> None:
+    """The probe load through the business Service, measured by the cluster's Prometheus (tools/performance.py).
+    ``baseline`` reads the stack's last verified figures (only when there is a probe to judge)."""
     settings = target.verification
     if not settings.probe_rate:
         report.performance = "not measured (verification.probeRate is 0)"
@@ -279,10 +279,10 @@ def check_performance(target: Target, pods: list[dict[str, Any]], report: Report
     try:
         goals = performance.objectives()
         with target.proxy() as port:
-            prometheus = f"http://127.0.0.1:{port}" + target.service_path(
+            prometheus = f"http://127.0.0.1:{port}" + service_path(
                 target.monitoring_namespace, performance.PROMETHEUS_SERVICE
             )
-            submit = (port, target.service_path(target.namespace, "business:http"))
+            submit = (port, service_path(target.namespace, "business:http"))
             measured = performance.measure(
                 performance.prometheus_query(prometheus),
                 submit,
@@ -295,15 +295,15 @@ def check_performance(target: Target, pods: list[dict[str, Any]], report: Report
         report.performance_failed = [f"not measured: {error}"]
         return
     problems, limit = performance.judge(
-        measured, goals, performance.Baseline.parse(baseline), settings.latency_regression_percent
+        measured, goals, performance.Baseline.parse(baseline and baseline()), settings.latency_regression_percent
     )
     report.performance = f"{measured.describe()}; p99 limit {limit}"
     report.performance_failed = problems
     report.performance_baseline = measured.baseline()
 
 
-def verify(stack: str, target: Target, baseline: str | None = None) -> Report:
-    """``baseline``: the figures of the stack's last verified deployment (tools/performance.py), if any."""
+def verify(stack: str, target: Target, baseline: Callable[[], str | None] | None = None) -> Report:
+    """``baseline``: reads the figures of the stack's last verified deployment (tools/performance.py), if any."""
     images = workload_images(target)
     if not images:
         raise VerifyError(f"no node workloads in namespace {target.namespace}: has stack {stack} been deployed?")

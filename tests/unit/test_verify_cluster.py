@@ -171,7 +171,8 @@ def test_the_target_carries_the_stacks_prometheus_and_probe_and_bad_settings_are
     with pytest.raises(VerifyError, match=r"verification\.probeRate: expected an integer from 0 to 10000"):
         target_of(tmp_path, "staging")
     stack.write_text(head + "  aurigraph-infra:monitoring:\n    enabled: false\n    installStack: false\n")
-    with pytest.raises(VerifyError, match=r"verification\.probeRate needs the network's Prometheus"):
+    unwatched = r"stack staging: verification\.probeRate: performance is measured by the Prometheus that watches"
+    with pytest.raises(VerifyError, match=unwatched):
         target_of(tmp_path, "staging")
 
 
